@@ -1,0 +1,38 @@
+# The README's two commands are `make demo` and `make test`; both set up first.
+PYTHON ?= python3
+BAKECTL ?= $(PYTHON) -m bakectl.cli.main
+
+.PHONY: setup engine deps bootstrap demo test unit integration lint bench clean
+
+setup: engine deps bootstrap
+
+engine:
+	bash scripts/setup-engine.sh
+
+deps:
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+
+bootstrap: deps
+	$(BAKECTL) images bootstrap
+
+demo: setup
+	$(BAKECTL) validate
+	$(BAKECTL) build all
+	$(BAKECTL) list images
+
+test: setup
+	$(PYTHON) -m pytest -q -ra
+
+unit: deps
+	$(PYTHON) -m pytest -q tests/unit
+
+lint: deps
+	$(PYTHON) -m ruff check bakectl tests bench
+	$(PYTHON) -m ruff format --check bakectl tests bench
+
+bench: setup
+	$(PYTHON) bench/build_bench.py
+	$(PYTHON) bench/cli_bench.py
+
+clean:
+	rm -rf .bakectl

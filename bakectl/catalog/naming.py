@@ -1,0 +1,55 @@
+"""Ids, image names and bake target names. The one place that owns them.
+
+Image repositories are path-shaped so no id needs escaping and no two
+(benchmark, task, agent) triples can collide:
+  <ns>/bench/<bench>            shared-environment base
+  <ns>/task/<bench>/<task>      per-task base
+  <ns>/agent/<agent>            agent layer
+  <ns>/eval/<bench>/<agent>     eval image, shared environment
+  <ns>/eval/<bench>/<task>/<agent>
+Tags are `h<12 hex>`: a content hash of the rendered inputs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+from bakectl.errors import UsageError
+
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+DEFAULT_NAMESPACE = "bakectl"
+
+
+def check_id(kind: str, value: str, where: str = "") -> str:
+    """Reject ids that could escape a directory or break an image name."""
+    if not ID_RE.match(value) or ".." in value:
+        at = f" in {where}" if where else ""
+        raise UsageError(
+            f"invalid {kind} id {value!r}{at}",
+            "ids are lowercase letters, digits, '.', '_' and '-', start with a letter or digit, "
+            "at most 63 characters, and never contain '/', '..' or spaces",
+        )
+    return value
+
+
+def suggest(value: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(value, choices, n=3, cutoff=0.5)
+    if close:
+        return "did you mean " + ", ".join(repr(c) for c in close) + "?"
+    shown = ", ".join(sorted(choices)[:10]) + (" ..." if len(choices) > 10 else "")
+    return f"known: {shown}" if choices else "the catalog has none"
+
+
+def repository(namespace: str, kind: str, *parts: str) -> str:
+    ns = namespace.rstrip("/") or DEFAULT_NAMESPACE
+    return "/".join([ns, kind, *parts])
+
+
+def target_name(kind: str, *parts: str) -> str:
+    """Bake target names allow only [A-Za-z0-9_-]; '__' separates, '.' becomes '_'."""
+    return "__".join([kind, *(p.replace(".", "_") for p in parts)])
+
+
+def hash_tag(digest: str) -> str:
+    return "h" + digest[:12]

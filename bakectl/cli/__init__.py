@@ -1,0 +1,1 @@
+"""The typer app: one module per command group; parse, call, print."""

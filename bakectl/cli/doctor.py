@@ -1,0 +1,81 @@
+"""bakectl doctor: what works, and what to do about what does not."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import urllib.request
+from pathlib import Path
+
+from bakectl.cli.common import Registry
+
+
+def _cmd(argv: list[str]) -> tuple[bool, str]:
+    if shutil.which(argv[0]) is None:
+        return False, f"{argv[0]} not installed"
+    try:
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return False, "timed out"
+    out = (res.stdout or res.stderr).strip().splitlines()
+    return res.returncode == 0, out[0] if out else ""
+
+
+def doctor(registry: Registry = None) -> None:
+    """Check the engine, buildx, the builder, podman, base images and the registry."""
+    from bakectl.catalog import find_root
+    from bakectl.engine.bootstrap import RECIPES
+    from bakectl.render import variables
+
+    checks: list[tuple[str, bool, str, str]] = []
+    ok, out = _cmd(["docker", "version", "--format", "{{.Server.Version}}"])
+    checks.append(("docker engine", ok, out, "make setup  (or start Docker Desktop / dockerd)"))
+    engine_ok = ok
+    ok, out = _cmd(["docker", "buildx", "version"])
+    checks.append(("buildx plugin", ok, out, "install docker-buildx (make setup does)"))
+    if engine_ok and ok:
+        try:
+            from bakectl.engine.docker import whales
+
+            b = whales().buildx.inspect()
+            checks.append(("builder", True, f"{b.name} (driver {b.driver})",
+                           ""))
+        except Exception as exc:  # noqa: BLE001 - report, do not crash
+            checks.append(("builder", False, str(exc).splitlines()[0],
+                           "docker buildx use default"))
+    ok, out = _cmd(["podman", "--version"])
+    checks.append(("podman (fallback)", ok, out, "apt-get install podman (make setup does)"))
+    ok, out = _cmd(["debootstrap", "--version"])
+    checks.append(("debootstrap", ok, out or "present", "apt-get install debootstrap"))
+    try:
+        values = variables.resolve(find_root(), {"REGISTRY": registry})
+    except Exception as exc:  # noqa: BLE001
+        checks.append(("catalog", False, str(exc), "run inside a bakectl checkout"))
+        values = variables.resolve(Path.cwd(), {"REGISTRY": registry})
+    if engine_ok:
+        for var in RECIPES:
+            ok, _ = _cmd(["docker", "image", "inspect", values[var]])
+            checks.append((f"base {values[var]}", ok, "present" if ok else "missing",
+                           "bakectl images bootstrap  (or docker pull)"))
+    reg = values["REGISTRY"]
+    host = reg.split("/", 1)[0]
+    if "." in host or ":" in host or host == "localhost":
+        scheme = "http" if host.startswith(("127.", "localhost")) else "https"
+        try:
+            with urllib.request.urlopen(f"{scheme}://{host}/v2/", timeout=5) as resp:
+                checks.append(("registry " + host, True, f"HTTP {resp.status}", ""))
+        except urllib.error.HTTPError as exc:  # 401 still means it answers
+            checks.append(("registry " + host, exc.code == 401, f"HTTP {exc.code}",
+                           "docker login " + host))
+        except OSError as exc:
+            checks.append(("registry " + host, False, str(exc), "check the address; "
+                           "start one on loopback with docker-registry"))
+    failed = 0
+    for name, ok, detail, fix in checks:
+        mark = "ok  " if ok else "FAIL"
+        print(f"{mark} {name:<28} {detail}")
+        if not ok:
+            failed += 1
+            print(f"     fix: {fix}")
+    if failed:
+        raise SystemExit(1)

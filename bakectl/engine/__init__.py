@@ -1,0 +1,1 @@
+"""Plans, bake invocations, the podman fallback, pushes and docker queries."""

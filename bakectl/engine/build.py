@@ -1,0 +1,244 @@
+"""Build images: one `docker buildx bake` per command, podman when bake cannot.
+
+The podman fallback is derived from `docker buildx bake --print` for the same
+files and targets (bakectl.engine.podman), never maintained by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
+
+from bakectl.engine import classify
+from bakectl.engine.docker import (
+    check_builder,
+    engine_error,
+    image_exists,
+    local_images,
+    server_is_podman,
+)
+from bakectl.engine.plan import Plan, Step, StepResult, print_plan, run_step
+from bakectl.errors import BuildError, UsageError
+from bakectl.render.renderer import BASE_ARGS, ImageTarget, Renderer
+
+
+@dataclass
+class BuildOptions:
+    push: bool = False
+    builder: str | None = None
+    platforms: list[str] = field(default_factory=list)
+    no_cache: bool = False
+    sets: list[str] = field(default_factory=list)
+    engine: str = "auto"  # auto | bake | podman
+    dry_run: bool = False
+    retries: int = 4  # attempts for transient registry failures
+
+
+@dataclass
+class BuildOutcome:
+    built: list[str] = field(default_factory=list)
+    up_to_date: list[str] = field(default_factory=list)
+    engine: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+def info(msg: str) -> None:
+    print(f"bakectl: {msg}", file=sys.stderr, flush=True)
+
+
+def _registry_looks_remote(registry: str) -> bool:
+    first = registry.split("/", 1)[0]
+    return "." in first or ":" in first or first == "localhost"
+
+
+class Builder:
+    def __init__(self, renderer: Renderer, options: BuildOptions) -> None:
+        self.r = renderer
+        self.o = options
+        self.root_hcl = renderer.catalog.root / "docker-bake.hcl"
+        if options.builder:
+            options.push = True  # a remote builder cannot load into the local store
+        if options.push and not _registry_looks_remote(renderer.vars["REGISTRY"]):
+            raise UsageError(
+                f"cannot push to {renderer.vars['REGISTRY']!r}: it is not a registry address",
+                "pass --registry HOST[:PORT]/PATH (or set BAKECTL_REGISTRY)",
+            )
+
+    # -- commands ------------------------------------------------------------------------
+    def _env(self) -> tuple[tuple[str, str], ...]:
+        env = [("REGISTRY", self.r.vars["REGISTRY"])]
+        if self.r.vars.get("TAG"):
+            env.append(("TAG", self.r.vars["TAG"]))
+        return tuple(env)
+
+    def _files(self, bake_file: Path) -> list[str]:
+        files = ["-f", str(bake_file)]
+        if self.root_hcl.is_file():
+            files += ["-f", str(self.root_hcl)]
+        return files
+
+    def bake_step(self, bake_file: Path, targets: list[ImageTarget]) -> Step:
+        argv = ["docker", "buildx", "bake", *self._files(bake_file)]
+        if self.o.builder:
+            argv += ["--builder", self.o.builder]
+        argv.append("--push" if self.o.push else "--load")
+        if self.o.no_cache:
+            argv.append("--no-cache")
+        for p in self.o.platforms:
+            argv += ["--set", f"*.platform={p}"]
+        for s in self.o.sets:
+            argv += ["--set", s]
+        argv += [t.target for t in targets]
+        return Step(tuple(argv), env=self._env())
+
+    def print_step(self, bake_file: Path, targets: list[ImageTarget]) -> Step:
+        argv = ["docker", "buildx", "bake", *self._files(bake_file), "--print"]
+        for p in self.o.platforms:
+            argv += ["--set", f"*.platform={p}"]
+        for s in self.o.sets:
+            argv += ["--set", s]
+        argv += [t.target for t in targets]
+        return Step(tuple(argv), env=self._env(), mutates=False)
+
+    # -- the fallback --------------------------------------------------------------------
+    def podman_plan(self, bake_file: Path, targets: list[ImageTarget]) -> tuple[Plan, list[str]]:
+        from bakectl.engine.podman import load_print, translate
+
+        res = run_step(self.print_step(bake_file, targets), capture_stdout=True, quiet=True)
+        if res.returncode != 0:
+            raise BuildError(
+                "docker buildx bake --print failed, so the podman fallback has no definition: "
+                + (res.stderr.strip().splitlines() or ["no output"])[-1],
+                "check that the docker CLI and its buildx plugin are installed ('bakectl doctor')",
+            )
+        tr = translate(load_print(res.stdout), [t.target for t in targets],
+                       no_cache=self.o.no_cache)
+        plan = Plan()
+        separate = not self._docker_is_podman()
+        if separate:
+            # podman cannot pull here (air-gapped): give it the base images docker has.
+            for base in sorted({self.r.vars[a] for a in BASE_ARGS}):
+                if self.o.dry_run or not image_exists(base, "podman"):
+                    plan.add(Step(("docker", "image", "save", base), pipe_to=("podman", "load"),
+                                  note="copy base image into podman's store"))
+        plan.steps.extend(tr.steps)
+        if separate and not self.o.push:
+            for t in targets:
+                plan.add(Step(("podman", "image", "save", t.image), pipe_to=("docker", "load"),
+                              note="move the built image into docker's store"))
+        if self.o.push:
+            for t in targets:
+                for tag in [t.image] + ([f"{t.repository}:{self.r.vars['TAG']}"]
+                                        if self.r.vars.get("TAG") else []):
+                    plan.add(Step(("podman", "push", tag)))
+        return plan, list(tr.warnings)
+
+    _podman_backed: bool | None = None
+
+    def _docker_is_podman(self) -> bool:
+        if self._podman_backed is None:
+            self._podman_backed = server_is_podman()
+        return self._podman_backed
+
+    def _run_fallback(self, bake_file: Path, targets: list[ImageTarget],
+                      outcome: BuildOutcome) -> None:
+        plan, warnings = self.podman_plan(bake_file, targets)
+        for w in warnings:
+            info(f"warning: {w}")
+        outcome.warnings += warnings
+        for step in plan.steps:
+            res = self._run_retrying(step) if step.argv[:2] == ("podman", "push") else run_step(step)
+            if res.returncode != 0:
+                raise BuildError(f"podman fallback failed at: {step.shell()}",
+                                 "the command's own error is printed above")
+        outcome.engine = "podman"
+
+    # -- running -------------------------------------------------------------------------
+    def _run_retrying(self, step: Step) -> StepResult:
+        """Run, retrying only failures whose stderr says they are transient."""
+        def transient(res: StepResult) -> bool:
+            if res.returncode != 0 and classify.is_transient(res.stderr):
+                info(f"transient failure (exit {res.returncode}); retrying with backoff")
+                return True
+            return False
+
+        retry = Retrying(stop=stop_after_attempt(self.o.retries),
+                         wait=wait_exponential(multiplier=0.5, max=8),
+                         retry=retry_if_result(transient), retry_error_callback=lambda s:
+                         s.outcome.result())
+        return retry(lambda: run_step(step))
+
+    def _should_fall_back(self, stderr: str) -> str | None:
+        if classify.builder_cannot_boot(stderr):
+            return "the buildx builder could not start"
+        missing = classify.unresolved_images(stderr)
+        local = [ref for ref in missing if image_exists(ref)]
+        if local:
+            return f"the buildx builder cannot see local image(s) {', '.join(local)}"
+        return None
+
+    def build(self, targets: list[ImageTarget]) -> BuildOutcome:
+        outcome = BuildOutcome()
+        if self.o.builder and not self.o.dry_run:
+            check_builder(self.o.builder)
+        pending = targets
+        if not self.o.push and not self.o.no_cache:
+            have = local_images()
+            pending = [t for t in targets if t.image not in have]
+            outcome.up_to_date = [t.image for t in targets if t.image in have]
+        if not pending:
+            for ref in outcome.up_to_date:
+                info(f"up to date: {ref}")
+            return outcome
+        bake_file = self.r.write(pending)
+        step = self.bake_step(bake_file, pending)
+        if self.o.dry_run:
+            plan = Plan([step]) if self.o.engine != "podman" else Plan()
+            try:
+                fallback, warnings = self.podman_plan(bake_file, pending)
+            except BuildError as exc:
+                print(f"# podman fallback unavailable: {exc.message}")
+            else:
+                if self.o.engine == "podman":
+                    plan.steps = fallback.steps
+                else:
+                    plan.fallback = fallback.steps
+                    plan.fallback_reason = ("the builder cannot start or cannot see a "
+                                            "locally built image")
+                for w in warnings:
+                    print(f"# warning: {w}")
+            print_plan(plan)
+            return outcome
+        if self.o.engine == "podman":
+            self._run_fallback(bake_file, pending, outcome)
+        else:
+            res = self._run_retrying(step) if self.o.push else run_step(step)
+            if res.returncode != 0:
+                if classify.engine_down(res.stderr) and not self.o.builder:
+                    raise engine_error(res.stderr)
+                reason = self._should_fall_back(res.stderr) if self.o.engine == "auto" else None
+                if reason is None:
+                    raise BuildError(
+                        f"docker buildx bake failed (exit {res.returncode}); its error is above",
+                        "fix the Dockerfile or build input it names; rerun the printed command "
+                        "by hand to iterate",
+                    )
+                info(f"{reason}; falling back to podman build, derived from bake --print")
+                self._run_fallback(bake_file, pending, outcome)
+            else:
+                outcome.engine = "bake"
+        outcome.built = [t.image for t in pending]
+        for ref in outcome.built:
+            info(f"built: {ref}")
+        return outcome
+
+
+def bake_print(builder: Builder, bake_file: Path, targets: list[ImageTarget]) -> dict:
+    res = run_step(builder.print_step(bake_file, targets), capture_stdout=True, quiet=True)
+    if res.returncode != 0:
+        raise BuildError(f"docker buildx bake --print failed: {res.stderr.strip()}")
+    return json.loads(res.stdout)

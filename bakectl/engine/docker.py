@@ -1,0 +1,90 @@
+"""Read-only questions to the engine.
+
+The hot path (is this image already built?) is one `docker image ls` call;
+richer questions (doctor, inspect) go through python-on-whales, imported
+lazily so `bakectl --help` and a no-op build stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from typing import Any
+
+from bakectl.engine.classify import engine_down
+from bakectl.errors import BakectlError, UsageError
+
+START_HINT = ("start the engine: 'make setup' (scripts/setup-engine.sh) installs and starts "
+              "dockerd on Debian; elsewhere start Docker Desktop or 'sudo systemctl start docker'")
+
+
+def _run(argv: list[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError:
+        raise UsageError(f"{argv[0]} is not installed", START_HINT) from None
+    except subprocess.TimeoutExpired:
+        raise BakectlError(f"'{' '.join(argv)}' did not answer in {timeout:.0f} s",
+                           START_HINT) from None
+
+
+def engine_error(stderr: str) -> UsageError:
+    host = os.environ.get("DOCKER_HOST", "the default socket")
+    first = stderr.strip().splitlines()[0] if stderr.strip() else "no answer"
+    return UsageError(f"the docker engine is not running ({host}): {first}", START_HINT)
+
+
+def local_images() -> set[str]:
+    """Every `repo:tag` in docker's store. One call, whatever the number of images."""
+    res = _run(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
+    if res.returncode != 0:
+        if engine_down(res.stderr):
+            raise engine_error(res.stderr)
+        raise BakectlError(f"docker image ls failed: {res.stderr.strip()}")
+    return set(res.stdout.split())
+
+
+def image_exists(ref: str, engine: str = "docker") -> bool:
+    return _run([engine, "image", "inspect", ref]).returncode == 0
+
+
+def inspect_image(ref: str) -> dict[str, Any]:
+    res = _run(["docker", "image", "inspect", ref])
+    if res.returncode != 0:
+        raise UsageError(f"image {ref} is not in docker's store", "build it first")
+    return json.loads(res.stdout)[0]
+
+
+def server_is_podman() -> bool:
+    """A podman-backed DOCKER_HOST shares podman's store: no copy between stores needed."""
+    res = _run(["docker", "version", "--format", "{{json .Server}}"])
+    return res.returncode == 0 and "podman" in res.stdout.lower()
+
+
+def check_engine() -> None:
+    res = _run(["docker", "info", "--format", "{{.ServerVersion}}"])
+    if res.returncode != 0 or not res.stdout.strip():
+        raise engine_error(res.stderr)
+
+
+def check_builder(name: str) -> str:
+    """The driver of builder `name`; a clear error when it is unknown or unreachable."""
+    res = _run(["docker", "buildx", "inspect", name], timeout=60)
+    if res.returncode != 0:
+        raise UsageError(
+            f"buildx builder {name!r} is not reachable: "
+            f"{(res.stderr.strip().splitlines() or ['unknown error'])[-1]}",
+            "list builders with 'docker buildx ls'; create one with 'docker buildx create'",
+        )
+    for line in res.stdout.splitlines():
+        if line.strip().startswith("Driver:"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def whales():
+    """python-on-whales' docker client (lazy import: it costs ~150 ms)."""
+    from python_on_whales import docker
+
+    return docker

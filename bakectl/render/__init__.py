@@ -1,0 +1,1 @@
+"""Render catalog entries into a build directory: Dockerfiles and one bake definition."""

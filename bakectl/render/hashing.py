@@ -1,0 +1,37 @@
+"""Content hashes of build inputs: what decides whether an image is up to date."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+
+def hash_tree(top: Path, h: hashlib._Hash | None = None) -> str:
+    """Hash every file under `top`: relative path, executable bit, content.
+
+    Walk order is sorted so the hash is stable across machines.
+    """
+    h = h or hashlib.sha256()
+    if not top.is_dir():
+        return h.hexdigest()
+    entries: list[tuple[str, Path]] = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames.sort()
+        for name in filenames:
+            p = Path(dirpath) / name
+            entries.append((p.relative_to(top).as_posix(), p))
+    for rel, p in sorted(entries):
+        mode = "x" if os.access(p, os.X_OK) else "-"
+        h.update(f"{rel}\0{mode}\0".encode())
+        h.update(p.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def hash_parts(*parts: str) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()

@@ -1,0 +1,288 @@
+"""Render the images one command needs into the build directory.
+
+Rendering is lazy: asking for one eval image renders its base, its agent layer
+and itself, nothing else, so a command's cost does not grow with the catalog.
+Everything is rendered in memory first and written only when all of it
+succeeded, so a bad template leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+
+import jinja2
+
+from bakectl import __version__
+from bakectl.catalog import Agent, Benchmark, Catalog, Task
+from bakectl.catalog.loader import env_dockerfile
+from bakectl.catalog.naming import hash_tag, repository, target_name
+from bakectl.errors import UsageError
+from bakectl.render.hashing import hash_parts, hash_tree
+
+LABEL_NS = "dev.bakectl"
+BASE_ARGS = ("DEBIAN_IMAGE", "PYTHON_IMAGE")
+_TEMPLATES = Path(__file__).parent / "templates"
+
+
+@dataclass
+class ImageTarget:
+    """One bake target: an image with its inputs and content hash."""
+
+    target: str
+    kind: str  # bench | task | agent | eval
+    path: tuple[str, ...]  # repository path under the namespace, e.g. ("eval", "arith", "chat")
+    digest: str
+    context: Path
+    dockerfile_text: str
+    contexts: dict[str, str] = field(default_factory=dict)
+    args: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    deps: list[ImageTarget] = field(default_factory=list)
+    registry: str = "bakectl"
+    extra_tag: str = ""
+
+    @property
+    def tag(self) -> str:
+        return hash_tag(self.digest)
+
+    @property
+    def repository(self) -> str:
+        return repository(self.registry, *self.path)
+
+    @property
+    def image(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+    def tag_exprs(self) -> list[str]:
+        """Tags as written into the bake file: `${REGISTRY}` stays a bake variable."""
+        repo = "/".join(["${REGISTRY}", *self.path])
+        tags = [f"{repo}:{self.tag}"]
+        if self.extra_tag:
+            tags.append(f"{repo}:{self.extra_tag}")
+        return tags
+
+    def closure(self) -> list[ImageTarget]:
+        """This target and its dependencies, dependencies first."""
+        out: list[ImageTarget] = []
+        for dep in self.deps:
+            out.extend(t for t in dep.closure() if t not in out)
+        out.append(self)
+        return out
+
+
+def _git(root: Path, *args: str) -> str:
+    try:
+        res = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                             timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return res.stdout.strip() if res.returncode == 0 else ""
+
+
+def _template_line(exc: BaseException, filename: str) -> int | None:
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+class Renderer:
+    def __init__(self, catalog: Catalog, variables: dict[str, str],
+                 build_dir: Path | None = None) -> None:
+        self.catalog = catalog
+        self.vars = variables
+        self.build_dir = build_dir or Path(
+            os.environ.get("BAKECTL_BUILD_DIR") or catalog.root / ".bakectl" / "build"
+        )
+        self._cache: dict[str, ImageTarget] = {}
+        self._jinja = jinja2.Environment(
+            undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
+        )
+
+    # -- shared label material ---------------------------------------------------------
+    @cached_property
+    def _oci(self) -> dict[str, str]:
+        root = self.catalog.root
+        source = _git(root, "config", "--get", "remote.origin.url") or root.as_uri()
+        return {
+            "org.opencontainers.image.source": source,
+            "org.opencontainers.image.revision": _git(root, "rev-parse", "HEAD") or "unknown",
+            "org.opencontainers.image.created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+    def _labels(self, t: ImageTarget, title: str, description: str, version: str,
+                **bakectl: str) -> dict[str, str]:
+        labels = dict(self._oci)
+        labels.update({
+            "org.opencontainers.image.title": title,
+            "org.opencontainers.image.description": description,
+            "org.opencontainers.image.version": version,
+            f"{LABEL_NS}.kind": t.kind,
+            f"{LABEL_NS}.content-hash": t.digest,
+            f"{LABEL_NS}.bakectl-version": __version__,
+        })
+        labels.update({f"{LABEL_NS}.{k.replace('_', '-')}": v for k, v in bakectl.items()})
+        return labels
+
+    def _new(self, kind: str, path: tuple[str, ...], digest: str, **kw) -> ImageTarget:
+        return ImageTarget(target=target_name(kind, *path[1:]), kind=kind, path=path,
+                           digest=digest, registry=self.vars["REGISTRY"],
+                           extra_tag=self.vars.get("TAG", ""), **kw)
+
+    # -- rendering -----------------------------------------------------------------------
+    def _render_env_dockerfile(self, env_dir: Path, bench: Benchmark, task: Task | None) -> str:
+        src = env_dockerfile(env_dir)
+        assert src is not None  # the loader checked
+        text = src.read_text()
+        if src.suffix != ".j2":
+            return text
+        try:
+            template = self._jinja.from_string(text)
+            template.filename = str(src)
+            return template.render(benchmark=bench.spec.model_dump(), workdir=bench.spec.workdir,
+                                   task_id=task.id if task else None)
+        except jinja2.TemplateSyntaxError as exc:
+            raise UsageError(f"{src}:{exc.lineno}: template syntax error: {exc.message}",
+                             "fix the jinja2 syntax at that line") from None
+        except jinja2.UndefinedError as exc:
+            line = _template_line(exc, "<template>")
+            at = f"{src}:{line}" if line else str(src)
+            raise UsageError(
+                f"{at}: undefined template variable: {exc.message}",
+                "templates see: benchmark (benchmark.yaml fields), task_id, workdir",
+            ) from None
+
+    def base(self, bench: Benchmark, task: Task | None) -> ImageTarget:
+        """The environment image: one per shared benchmark, one per task otherwise."""
+        key = f"base:{bench.name}:{'' if bench.shared else task.id if task else ''}"
+        if key in self._cache:
+            return self._cache[key]
+        if bench.shared:
+            env_dir, path, kind = bench.env_dir, ("bench", bench.name), "bench"
+        else:
+            if task is None:
+                raise UsageError(f"benchmark {bench.name!r} has per-task environments",
+                                 "pass --task-id, or build every task with --task-id all")
+            env_dir, path, kind = task.env_dir, ("task", bench.name, task.id), "task"
+        text = self._render_env_dockerfile(env_dir, bench, task)
+        args = {a: f"${{{a}}}" for a in BASE_ARGS}
+        digest = hash_parts(kind, text, hash_tree(env_dir),
+                            *(f"{a}={self.vars[a]}" for a in BASE_ARGS))
+        t = self._new(kind, path, digest, context=env_dir, dockerfile_text=text, args=args)
+        extra = {"task": task.id} if task and not bench.shared else {}
+        t.labels = self._labels(
+            t, t.repository, bench.spec.description or f"{bench.name} environment",
+            bench.spec.version, benchmark=bench.name, data_revision=bench.spec.version, **extra)
+        self._cache[key] = t
+        return t
+
+    def agent(self, agent: Agent) -> ImageTarget:
+        key = f"agent:{agent.name}"
+        if key in self._cache:
+            return self._cache[key]
+        text = self._jinja.from_string((_TEMPLATES / "agent.Dockerfile.j2").read_text()).render(
+            version=__version__, agent=agent.name)
+        digest = hash_parts("agent", text, hash_tree(agent.dir))
+        t = self._new("agent", ("agent", agent.name), digest, context=agent.dir,
+                      dockerfile_text=text)
+        t.labels = self._labels(t, t.repository, agent.spec.description or agent.name,
+                                agent.spec.version, agent=agent.name,
+                                agent_version=agent.spec.version)
+        self._cache[key] = t
+        return t
+
+    def eval(self, bench: Benchmark, agent: Agent, task: Task | None) -> ImageTarget:
+        base = self.base(bench, task)
+        agent_t = self.agent(agent)
+        per_task = not bench.shared
+        path = ("eval", bench.name, *((task.id,) if per_task and task else ()), agent.name)
+        key = "eval:" + "/".join(path)
+        if key in self._cache:
+            return self._cache[key]
+        text = self._jinja.from_string((_TEMPLATES / "eval.Dockerfile.j2").read_text()).render(
+            version=__version__, agent=agent.name, workdir=bench.spec.workdir,
+            base_desc=base.repository, has_install=(agent.dir / "install.sh").is_file())
+        core = self.catalog.core_dir
+        if not (core / "entrypoint.sh").is_file():
+            raise UsageError(f"the runtime is missing: {core / 'entrypoint.sh'}",
+                             "containers/core holds the runtime every eval image shares")
+        digest = hash_parts("eval", text, base.digest, agent_t.digest, hash_tree(core))
+        t = self._new("eval", path, digest, context=core, dockerfile_text=text,
+                      contexts={"base": f"target:{base.target}",
+                                "agent": f"target:{agent_t.target}"},
+                      deps=[base, agent_t])
+        extra = {"task": task.id} if per_task and task else {}
+        t.labels = self._labels(
+            t, t.repository, f"{bench.name} x {agent.name} evaluation image",
+            f"{bench.spec.version}+{agent.spec.version}", benchmark=bench.name,
+            agent=agent.name, agent_version=agent.spec.version,
+            data_revision=bench.spec.version, base_image=base.image, **extra)
+        self._cache[key] = t
+        return t
+
+    # -- output --------------------------------------------------------------------------
+    def dockerfile_path(self, t: ImageTarget) -> Path:
+        return self.build_dir / t.target / f"Dockerfile.{t.tag}"
+
+    def bake_definition(self, targets: list[ImageTarget]) -> dict:
+        closure: list[ImageTarget] = []
+        for t in targets:
+            closure.extend(c for c in t.closure() if c not in closure)
+        seen: dict[str, ImageTarget] = {}
+        out: dict[str, dict] = {}
+        for t in closure:
+            if t.target in seen and seen[t.target].path != t.path:
+                raise UsageError(
+                    f"ids {'/'.join(t.path)!r} and {'/'.join(seen[t.target].path)!r} map to the "
+                    f"same bake target {t.target!r}", "rename one of them ('.' and '_' collide)")
+            seen[t.target] = t
+            spec: dict = {
+                "context": str(t.context),
+                "dockerfile": str(self.dockerfile_path(t)),
+                "tags": t.tag_exprs(),
+                "labels": t.labels,
+            }
+            if t.args:
+                spec["args"] = t.args
+            if t.contexts:
+                spec["contexts"] = t.contexts
+            out[t.target] = spec
+        return {"target": out}
+
+    def write(self, targets: list[ImageTarget]) -> Path:
+        """Write Dockerfiles and the bake file; returns the bake file's path."""
+        definition = self.bake_definition(targets)
+        text = json.dumps(definition, indent=2, sort_keys=True) + "\n"
+        files: dict[Path, str] = {}
+        for t in targets:
+            for c in t.closure():
+                files[self.dockerfile_path(c)] = c.dockerfile_text
+        # Named by what it builds, not by its text (which holds a timestamp), so
+        # repeated builds of the same images reuse one file.
+        key = hash_parts(*sorted(f"{t.target}={t.digest}" for t in targets))
+        name = "bake-" + key[:12] + ".json"
+        files[self.build_dir / name] = text
+        for path, content in files.items():
+            _write_if_changed(path, content)
+        return self.build_dir / name
+
+
+def _write_if_changed(path: Path, content: str) -> None:
+    try:
+        if path.read_text() == content:
+            return
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(content)
+    tmp.replace(path)  # atomic: a concurrent reader never sees half a file

@@ -1,0 +1,46 @@
+"""Which images a command asks for: benchmark x task x agent -> ImageTargets."""
+
+from __future__ import annotations
+
+from bakectl.catalog import Catalog
+from bakectl.render.renderer import ImageTarget, Renderer
+
+
+def _tasks(catalog: Catalog, bench: str, task_ids: list[str] | None):
+    if not task_ids or task_ids == ["all"]:
+        return catalog.tasks(bench)
+    return [catalog.task(bench, t) for t in task_ids]
+
+
+def bench_targets(r: Renderer, bench: str, task_ids: list[str] | None) -> list[ImageTarget]:
+    b = r.catalog.benchmark(bench)
+    if b.shared:
+        for t in task_ids or []:
+            if t != "all":
+                r.catalog.task(bench, t)  # validate: a typo must not pass silently
+        return [r.base(b, None)]
+    return [r.base(b, t) for t in _tasks(r.catalog, bench, task_ids)]
+
+
+def agent_targets(r: Renderer, agents: list[str]) -> list[ImageTarget]:
+    return [r.agent(r.catalog.agent(a)) for a in agents]
+
+
+def eval_targets(r: Renderer, bench: str, agent: str,
+                 task_ids: list[str] | None) -> list[ImageTarget]:
+    b = r.catalog.benchmark(bench)
+    a = r.catalog.agent(agent)
+    if b.shared:
+        for t in task_ids or []:
+            if t != "all":
+                r.catalog.task(bench, t)
+        return [r.eval(b, a, None)]
+    return [r.eval(b, a, t) for t in _tasks(r.catalog, bench, task_ids)]
+
+
+def all_targets(r: Renderer, agents: list[str] | None = None) -> list[ImageTarget]:
+    out: list[ImageTarget] = []
+    for agent in agents or r.catalog.agent_names():
+        for bench in r.catalog.benchmark_names():
+            out.extend(eval_targets(r, bench, agent, None))
+    return out

@@ -1,0 +1,15 @@
+# Root bake file: the variables a user overrides. bakectl generates the targets
+# (.bakectl/build/bake-*.json) and passes this file after them, e.g.
+#   REGISTRY=127.0.0.1:5000/evals docker buildx bake -f .bakectl/build/bake-<hash>.json -f docker-bake.hcl --push eval__arith__chat
+# Environment variables of the same name override these defaults.
+
+# Image namespace: "bakectl" for local images, or "<registry host>/<path>" to push.
+variable "REGISTRY" { default = "bakectl" }
+
+# An extra tag for every image (e.g. a release version); empty = content-hash tags only.
+variable "TAG" { default = "" }
+
+# Base images the catalog's environments start FROM. With a registry, the official
+# images; air-gapped, `bakectl images bootstrap` builds both from Debian's archive.
+variable "DEBIAN_IMAGE" { default = "debian:bookworm-slim" }
+variable "PYTHON_IMAGE" { default = "python:3.11-slim-bookworm" }

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Install and start the container engine bakectl needs: dockerd + buildx
+# (Debian 13 packages, pinned low so nothing else upgrades), podman, and
+# debootstrap for registry-free base images. A no-op where `docker info`
+# and buildx already work (Docker Desktop, an existing engine).
+set -euo pipefail
+
+log() { printf 'setup-engine: %s\n' "$*" >&2; }
+
+engine_ok() {
+  docker info >/dev/null 2>&1 && docker buildx version >/dev/null 2>&1
+}
+
+need_tools() {
+  command -v podman >/dev/null 2>&1 && command -v debootstrap >/dev/null 2>&1
+}
+
+if engine_ok && need_tools; then
+  log "docker engine, buildx, podman and debootstrap already work; nothing to do"
+  exit 0
+fi
+
+if [ "$(id -u)" != 0 ]; then
+  log "not root: install Docker (with the buildx plugin), podman and debootstrap yourself,"
+  log "or re-run this script with sudo. Docker Desktop already ships buildx."
+  exit 1
+fi
+if ! grep -qs 'bookworm' /etc/os-release; then
+  log "this script knows Debian 12 only; install docker, docker-buildx, podman and debootstrap"
+  log "with your system's packages (or Docker Desktop), start the engine, and re-run 'make setup'"
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+if ! command -v dockerd >/dev/null 2>&1 || ! command -v podman >/dev/null 2>&1 \
+   || ! command -v debootstrap >/dev/null 2>&1 || ! [ -x /usr/libexec/docker/cli-plugins/docker-buildx ]; then
+  # Debian 13 ("trixie") has a Docker engine with a modern BuildKit and the
+  # buildx plugin; pin it below the default (500) so only what we ask for comes from it.
+  if [ -f /etc/apt/sources.list.d/debian.sources ] && ! grep -q 'trixie' /etc/apt/sources.list.d/debian.sources; then
+    uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
+    log "adding Debian 13 (trixie) from $uri with apt pin priority 100"
+    cat > /etc/apt/sources.list.d/bakectl-trixie.sources <<SRC
+Types: deb
+URIs: ${uri:-http://deb.debian.org/debian}
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  fi
+  cat > /etc/apt/preferences.d/bakectl-trixie <<'PIN'
+Package: *
+Pin: release n=trixie
+Pin-Priority: 100
+PIN
+  log "apt-get update"
+  apt-get update -qq
+  log "installing docker.io and docker-buildx from trixie; podman, debootstrap from bookworm"
+  apt-get install -y -qq -t trixie docker.io docker-buildx >/dev/null
+  apt-get install -y -qq podman debootstrap uidmap slirp4netns fuse-overlayfs docker-registry >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  log "starting dockerd in the background (log: /var/log/bakectl-dockerd.log)"
+  # containerd is started by dockerd itself when not running as a service.
+  nohup dockerd >/var/log/bakectl-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+fi
+if ! docker info >/dev/null 2>&1; then
+  log "dockerd did not answer within 60 s; see /var/log/bakectl-dockerd.log"
+  tail -20 /var/log/bakectl-dockerd.log >&2 || true
+  exit 1
+fi
+docker buildx version >/dev/null 2>&1 || { log "docker buildx is missing"; exit 1; }
+log "ready: $(docker version --format 'docker {{.Server.Version}}') / $(docker buildx version) / $(podman --version)"
