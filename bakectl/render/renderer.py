@@ -85,6 +85,14 @@ def _git(root: Path, *args: str) -> str:
     return res.stdout.strip() if res.returncode == 0 else ""
 
 
+def _created(root: Path) -> str:
+    """Reproducible: SOURCE_DATE_EPOCH, else the last commit's time. A wall-clock
+    time would give every rebuild of an unchanged base a new image ID."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH") or _git(root, "log", "-1", "--format=%ct")
+    stamp = datetime.fromtimestamp(int(epoch) if epoch.isdigit() else 0, UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _template_line(exc: BaseException, filename: str) -> int | None:
     tb = exc.__traceback__
     line = None
@@ -116,7 +124,7 @@ class Renderer:
         return {
             "org.opencontainers.image.source": source,
             "org.opencontainers.image.revision": _git(root, "rev-parse", "HEAD") or "unknown",
-            "org.opencontainers.image.created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "org.opencontainers.image.created": _created(root),
         }
 
     def _labels(self, t: ImageTarget, title: str, description: str, version: str,
