@@ -142,7 +142,9 @@ class Catalog:
     @staticmethod
     def _names(d: Path) -> list[str]:
         try:
-            return sorted(e.name for e in os.scandir(d) if e.is_dir() and not e.name.startswith("."))
+            return sorted(
+                e.name for e in os.scandir(d) if e.is_dir() and not e.name.startswith(".")
+            )
         except FileNotFoundError:
             return []
 
@@ -220,8 +222,10 @@ class Catalog:
                 "make the name field equal the directory name",
             )
         if not (d / "run.sh").is_file():
-            raise UsageError(f"agent {name!r} has no run.sh ({d / 'run.sh'})",
-                             "an agent needs run.sh, started by the runtime in the eval image")
+            raise UsageError(
+                f"agent {name!r} has no run.sh ({d / 'run.sh'})",
+                "an agent needs run.sh, started by the runtime in the eval image",
+            )
         check_symlinks(d)
         return Agent(spec=spec, dir=d)
 

@@ -20,8 +20,9 @@ from bakectl.cli.common import (
     setup,
 )
 
-app = typer.Typer(help="Build images with one docker buildx bake graph per command.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Build images with one docker buildx bake graph per command.", no_args_is_help=True
+)
 
 
 def _build(targets_fn, *, registry, dry_run, engine, push, builder, platform, no_cache, sets):
@@ -30,8 +31,15 @@ def _build(targets_fn, *, registry, dry_run, engine, push, builder, platform, no
     check_engine_flag(engine)
     r = setup(registry)
     targets = targets_fn(r)
-    opts = BuildOptions(push=push, builder=builder, platforms=platform or [],
-                        no_cache=no_cache, sets=sets or [], engine=engine, dry_run=dry_run)
+    opts = BuildOptions(
+        push=push,
+        builder=builder,
+        platforms=platform or [],
+        no_cache=no_cache,
+        sets=sets or [],
+        engine=engine,
+        dry_run=dry_run,
+    )
     return Builder(r, opts).build(targets)
 
 
@@ -52,9 +60,17 @@ def build_eval(
     """Eval image(s): benchmark (or task) environment + agent + runtime."""
     from bakectl.render.select import eval_targets
 
-    _build(lambda r: eval_targets(r, benchmark, agent, task_id), registry=registry,
-           dry_run=dry_run, engine=engine, push=push, builder=builder, platform=platform,
-           no_cache=no_cache, sets=set_)
+    _build(
+        lambda r: eval_targets(r, benchmark, agent, task_id),
+        registry=registry,
+        dry_run=dry_run,
+        engine=engine,
+        push=push,
+        builder=builder,
+        platform=platform,
+        no_cache=no_cache,
+        sets=set_,
+    )
 
 
 @app.command("bench")
@@ -73,9 +89,17 @@ def build_bench(
     """Base image(s): the shared environment, or each task's environment."""
     from bakectl.render.select import bench_targets
 
-    _build(lambda r: bench_targets(r, benchmark, task_id), registry=registry, dry_run=dry_run,
-           engine=engine, push=push, builder=builder, platform=platform, no_cache=no_cache,
-           sets=set_)
+    _build(
+        lambda r: bench_targets(r, benchmark, task_id),
+        registry=registry,
+        dry_run=dry_run,
+        engine=engine,
+        push=push,
+        builder=builder,
+        platform=platform,
+        no_cache=no_cache,
+        sets=set_,
+    )
 
 
 @app.command("agent")
@@ -93,14 +117,24 @@ def build_agent(
     """The agent layer image(s) eval images copy from."""
     from bakectl.render.select import agent_targets
 
-    _build(lambda r: agent_targets(r, agent), registry=registry, dry_run=dry_run, engine=engine,
-           push=push, builder=builder, platform=platform, no_cache=no_cache, sets=set_)
+    _build(
+        lambda r: agent_targets(r, agent),
+        registry=registry,
+        dry_run=dry_run,
+        engine=engine,
+        push=push,
+        builder=builder,
+        platform=platform,
+        no_cache=no_cache,
+        sets=set_,
+    )
 
 
 @app.command("all")
 def build_all(
-    agent: Annotated[list[str] | None, typer.Option("--agent", "-a",
-                                                   help="Limit to these agents.")] = None,
+    agent: Annotated[
+        list[str] | None, typer.Option("--agent", "-a", help="Limit to these agents.")
+    ] = None,
     registry: Registry = None,
     dry_run: DryRun = False,
     engine: Engine = "auto",
@@ -113,5 +147,14 @@ def build_all(
     """Every benchmark x agent eval image, in one bake graph."""
     from bakectl.render.select import all_targets
 
-    _build(lambda r: all_targets(r, agent), registry=registry, dry_run=dry_run, engine=engine,
-           push=push, builder=builder, platform=platform, no_cache=no_cache, sets=set_)
+    _build(
+        lambda r: all_targets(r, agent),
+        registry=registry,
+        dry_run=dry_run,
+        engine=engine,
+        push=push,
+        builder=builder,
+        platform=platform,
+        no_cache=no_cache,
+        sets=set_,
+    )

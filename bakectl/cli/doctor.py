@@ -38,11 +38,9 @@ def doctor(registry: Registry = None) -> None:
             from bakectl.engine.docker import whales
 
             b = whales().buildx.inspect()
-            checks.append(("builder", True, f"{b.name} (driver {b.driver})",
-                           ""))
+            checks.append(("builder", True, f"{b.name} (driver {b.driver})", ""))
         except Exception as exc:  # noqa: BLE001 - report, do not crash
-            checks.append(("builder", False, str(exc).splitlines()[0],
-                           "docker buildx use default"))
+            checks.append(("builder", False, str(exc).splitlines()[0], "docker buildx use default"))
     ok, out = _cmd(["podman", "--version"])
     checks.append(("podman (fallback)", ok, out, "apt-get install podman (make setup does)"))
     ok, out = _cmd(["debootstrap", "--version"])
@@ -55,8 +53,14 @@ def doctor(registry: Registry = None) -> None:
     if engine_ok:
         for var in RECIPES:
             ok, _ = _cmd(["docker", "image", "inspect", values[var]])
-            checks.append((f"base {values[var]}", ok, "present" if ok else "missing",
-                           "bakectl images bootstrap  (or docker pull)"))
+            checks.append(
+                (
+                    f"base {values[var]}",
+                    ok,
+                    "present" if ok else "missing",
+                    "bakectl images bootstrap  (or docker pull)",
+                )
+            )
     reg = values["REGISTRY"]
     host = reg.split("/", 1)[0]
     if "." in host or ":" in host or host == "localhost":
@@ -65,11 +69,18 @@ def doctor(registry: Registry = None) -> None:
             with urllib.request.urlopen(f"{scheme}://{host}/v2/", timeout=5) as resp:
                 checks.append(("registry " + host, True, f"HTTP {resp.status}", ""))
         except urllib.error.HTTPError as exc:  # 401 still means it answers
-            checks.append(("registry " + host, exc.code == 401, f"HTTP {exc.code}",
-                           "docker login " + host))
+            checks.append(
+                ("registry " + host, exc.code == 401, f"HTTP {exc.code}", "docker login " + host)
+            )
         except OSError as exc:
-            checks.append(("registry " + host, False, str(exc), "check the address; "
-                           "start one on loopback with docker-registry"))
+            checks.append(
+                (
+                    "registry " + host,
+                    False,
+                    str(exc),
+                    "check the address; start one on loopback with docker-registry",
+                )
+            )
     failed = 0
     for name, ok, detail, fix in checks:
         mark = "ok  " if ok else "FAIL"

@@ -14,8 +14,9 @@ app = typer.Typer(help="Base images for air-gapped machines.", no_args_is_help=T
 @app.command("bootstrap")
 def bootstrap(
     dry_run: DryRun = False,
-    engine: Annotated[str, typer.Option(
-        "--engine", help="Image store to import into: docker or podman.")] = "docker",
+    engine: Annotated[
+        str, typer.Option("--engine", help="Image store to import into: docker or podman.")
+    ] = "docker",
     force: Annotated[bool, typer.Option("--force", help="Rebuild even when present.")] = False,
 ) -> None:
     """Build the catalog's base images from Debian's archive (debootstrap), when missing."""
@@ -42,8 +43,10 @@ def bootstrap(
         return
     for step in plan.steps:
         if run_step(step).returncode != 0:
-            raise BuildError(f"bootstrap failed at: {step.shell()}",
-                             "debootstrap needs root and Debian's archive over HTTP "
-                             "(set BAKECTL_DEBIAN_MIRROR for another mirror)")
+            raise BuildError(
+                f"bootstrap failed at: {step.shell()}",
+                "debootstrap needs root and Debian's archive over HTTP "
+                "(set BAKECTL_DEBIAN_MIRROR for another mirror)",
+            )
     for v in missing:
         typer.echo(f"bakectl: imported {values[v]} ({v})", err=True)

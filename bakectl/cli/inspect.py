@@ -36,8 +36,10 @@ def list_tasks(benchmark: Annotated[str, typer.Argument(help="Benchmark id.")]) 
     r = setup()
     for tid in r.catalog.task_ids(benchmark):
         t = r.catalog.task(benchmark, tid)
-        print(f"{tid:<24} agent {t.spec.agent.timeout_sec:>6.0f}s  "
-              f"verifier {t.spec.verifier.timeout_sec:>5.0f}s")
+        print(
+            f"{tid:<24} agent {t.spec.agent.timeout_sec:>6.0f}s  "
+            f"verifier {t.spec.verifier.timeout_sec:>5.0f}s"
+        )
 
 
 @app.command("images")
@@ -48,9 +50,18 @@ def list_images(registry: Registry = None) -> None:
     from bakectl.engine.docker import engine_error
 
     res = subprocess.run(
-        ["docker", "image", "ls", "--filter", "label=dev.bakectl.kind", "--format",
-         "{{.Repository}}:{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"],
-        capture_output=True, text=True)
+        [
+            "docker",
+            "image",
+            "ls",
+            "--filter",
+            "label=dev.bakectl.kind",
+            "--format",
+            "{{.Repository}}:{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}",
+        ],
+        capture_output=True,
+        text=True,
+    )
     if res.returncode != 0:
         raise engine_error(res.stderr)
     prefix = (registry.rstrip("/") + "/") if registry else ""
@@ -68,7 +79,10 @@ def validate() -> None:
     for e in errors:
         typer.echo(f"error: {e.message}", err=True)
     if errors:
-        raise UsageError(f"{len(errors)} of {count} catalog entries are invalid (listed above)",
-                         errors[0].hint)
-    print(f"ok: {count} entries valid ({len(r.catalog.benchmark_names())} benchmarks, "
-          f"{len(r.catalog.agent_names())} agents)")
+        raise UsageError(
+            f"{len(errors)} of {count} catalog entries are invalid (listed above)", errors[0].hint
+        )
+    print(
+        f"ok: {count} entries valid ({len(r.catalog.benchmark_names())} benchmarks, "
+        f"{len(r.catalog.agent_names())} agents)"
+    )

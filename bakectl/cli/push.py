@@ -9,8 +9,9 @@ import typer
 from bakectl.cli.common import DryRun, Engine, Registry, TaskIds, check_engine_flag, setup
 from bakectl.errors import UsageError
 
-app = typer.Typer(help="Push images to a registry (built first when missing).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Push images to a registry (built first when missing).", no_args_is_help=True
+)
 
 
 def _push(targets_fn, registry, dry_run, engine):
@@ -19,8 +20,9 @@ def _push(targets_fn, registry, dry_run, engine):
 
     check_engine_flag(engine)
     if not registry:
-        raise UsageError("push needs a registry", "pass --registry HOST[:PORT]/PATH or set "
-                         "BAKECTL_REGISTRY")
+        raise UsageError(
+            "push needs a registry", "pass --registry HOST[:PORT]/PATH or set BAKECTL_REGISTRY"
+        )
     r = setup(registry)
     builder = Builder(r, BuildOptions(push=True, engine=engine, dry_run=dry_run))
     push_images(builder, targets_fn(r))

@@ -115,25 +115,37 @@ class Builder:
                 + (res.stderr.strip().splitlines() or ["no output"])[-1],
                 "check that the docker CLI and its buildx plugin are installed ('bakectl doctor')",
             )
-        tr = translate(load_print(res.stdout), [t.target for t in targets],
-                       no_cache=self.o.no_cache)
+        tr = translate(
+            load_print(res.stdout), [t.target for t in targets], no_cache=self.o.no_cache
+        )
         plan = Plan()
         separate = not self._docker_is_podman()
         if separate:
             # podman cannot pull here (air-gapped): give it the base images docker has.
             for base in sorted({self.r.vars[a] for a in BASE_ARGS}):
                 if self.o.dry_run or not image_exists(base, "podman"):
-                    plan.add(Step(("docker", "image", "save", base), pipe_to=("podman", "load"),
-                                  note="copy base image into podman's store"))
+                    plan.add(
+                        Step(
+                            ("docker", "image", "save", base),
+                            pipe_to=("podman", "load"),
+                            note="copy base image into podman's store",
+                        )
+                    )
         plan.steps.extend(tr.steps)
         if separate and not self.o.push:
             for t in targets:
-                plan.add(Step(("podman", "image", "save", t.image), pipe_to=("docker", "load"),
-                              note="move the built image into docker's store"))
+                plan.add(
+                    Step(
+                        ("podman", "image", "save", t.image),
+                        pipe_to=("docker", "load"),
+                        note="move the built image into docker's store",
+                    )
+                )
         if self.o.push:
             for t in targets:
-                for tag in [t.image] + ([f"{t.repository}:{self.r.vars['TAG']}"]
-                                        if self.r.vars.get("TAG") else []):
+                for tag in [t.image] + (
+                    [f"{t.repository}:{self.r.vars['TAG']}"] if self.r.vars.get("TAG") else []
+                ):
                     plan.add(Step(("podman", "push", tag)))
         return plan, list(tr.warnings)
 
@@ -144,32 +156,40 @@ class Builder:
             self._podman_backed = server_is_podman()
         return self._podman_backed
 
-    def _run_fallback(self, bake_file: Path, targets: list[ImageTarget],
-                      outcome: BuildOutcome) -> None:
+    def _run_fallback(
+        self, bake_file: Path, targets: list[ImageTarget], outcome: BuildOutcome
+    ) -> None:
         plan, warnings = self.podman_plan(bake_file, targets)
         for w in warnings:
             info(f"warning: {w}")
         outcome.warnings += warnings
         for step in plan.steps:
-            res = self._run_retrying(step) if step.argv[:2] == ("podman", "push") else run_step(step)
+            res = (
+                self._run_retrying(step) if step.argv[:2] == ("podman", "push") else run_step(step)
+            )
             if res.returncode != 0:
-                raise BuildError(f"podman fallback failed at: {step.shell()}",
-                                 "the command's own error is printed above")
+                raise BuildError(
+                    f"podman fallback failed at: {step.shell()}",
+                    "the command's own error is printed above",
+                )
         outcome.engine = "podman"
 
     # -- running -------------------------------------------------------------------------
     def _run_retrying(self, step: Step) -> StepResult:
         """Run, retrying only failures whose stderr says they are transient."""
+
         def transient(res: StepResult) -> bool:
             if res.returncode != 0 and classify.is_transient(res.stderr):
                 info(f"transient failure (exit {res.returncode}); retrying with backoff")
                 return True
             return False
 
-        retry = Retrying(stop=stop_after_attempt(self.o.retries),
-                         wait=wait_exponential(multiplier=0.5, max=8),
-                         retry=retry_if_result(transient), retry_error_callback=lambda s:
-                         s.outcome.result())
+        retry = Retrying(
+            stop=stop_after_attempt(self.o.retries),
+            wait=wait_exponential(multiplier=0.5, max=8),
+            retry=retry_if_result(transient),
+            retry_error_callback=lambda s: s.outcome.result(),
+        )
         return retry(lambda: run_step(step))
 
     def _should_fall_back(self, stderr: str) -> str | None:
@@ -207,8 +227,9 @@ class Builder:
                     plan.steps = fallback.steps
                 else:
                     plan.fallback = fallback.steps
-                    plan.fallback_reason = ("the builder cannot start or cannot see a "
-                                            "locally built image")
+                    plan.fallback_reason = (
+                        "the builder cannot start or cannot see a locally built image"
+                    )
                 for w in warnings:
                     print(f"# warning: {w}")
             print_plan(plan)

@@ -15,8 +15,10 @@ from typing import Any
 from bakectl.engine.classify import engine_down
 from bakectl.errors import BakectlError, UsageError
 
-START_HINT = ("start the engine: 'make setup' (scripts/setup-engine.sh) installs and starts "
-              "dockerd on Debian; elsewhere start Docker Desktop or 'sudo systemctl start docker'")
+START_HINT = (
+    "start the engine: 'make setup' (scripts/setup-engine.sh) installs and starts "
+    "dockerd on Debian; elsewhere start Docker Desktop or 'sudo systemctl start docker'"
+)
 
 
 def _run(argv: list[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -25,8 +27,9 @@ def _run(argv: list[str], timeout: float = 30) -> subprocess.CompletedProcess[st
     except FileNotFoundError:
         raise UsageError(f"{argv[0]} is not installed", START_HINT) from None
     except subprocess.TimeoutExpired:
-        raise BakectlError(f"'{' '.join(argv)}' did not answer in {timeout:.0f} s",
-                           START_HINT) from None
+        raise BakectlError(
+            f"'{' '.join(argv)}' did not answer in {timeout:.0f} s", START_HINT
+        ) from None
 
 
 def engine_error(stderr: str) -> UsageError:

@@ -79,10 +79,16 @@ def run_step(step: Step, *, capture_stdout: bool = False, quiet: bool = False) -
     env = {**os.environ, **dict(step.env)}
     try:
         if step.pipe_to:
-            first = subprocess.Popen(step.argv, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
-            second = subprocess.Popen(step.pipe_to, env=env, stdin=first.stdout,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            first = subprocess.Popen(
+                step.argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            second = subprocess.Popen(
+                step.pipe_to,
+                env=env,
+                stdin=first.stdout,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
             assert first.stdout is not None
             first.stdout.close()  # let `first` see SIGPIPE if `second` exits
             out2, err2 = second.communicate()
@@ -93,9 +99,14 @@ def run_step(step: Step, *, capture_stdout: bool = False, quiet: bool = False) -
                 sys.stderr.write(stderr)
             code = first.returncode or second.returncode
             return StepResult(step, code, stderr, out2.decode(errors="replace"))
-        proc = subprocess.Popen(step.argv, env=env, text=True, errors="replace",
-                                stdout=subprocess.PIPE if capture_stdout else None,
-                                stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            step.argv,
+            env=env,
+            text=True,
+            errors="replace",
+            stdout=subprocess.PIPE if capture_stdout else None,
+            stderr=subprocess.PIPE,
+        )
         chunks: list[str] = []
         assert proc.stderr is not None
         for line in proc.stderr:

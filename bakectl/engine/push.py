@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bakectl.engine.build import Builder, info
-from bakectl.engine.plan import Step, print_plan, Plan
+from bakectl.engine.plan import Plan, Step, print_plan
 from bakectl.errors import BuildError
 from bakectl.render.renderer import ImageTarget
 
@@ -30,9 +30,11 @@ def push_images(builder: Builder, targets: list[ImageTarget]) -> list[str]:
     for step in steps:
         res = builder._run_retrying(step)
         if res.returncode != 0:
-            raise BuildError(f"push failed: {step.shell()} (exit {res.returncode})",
-                             "the registry's answer is above; check the address and credentials "
-                             "('docker login HOST')")
+            raise BuildError(
+                f"push failed: {step.shell()} (exit {res.returncode})",
+                "the registry's answer is above; check the address and credentials "
+                "('docker login HOST')",
+            )
         pushed.append(step.argv[-1])
         info(f"pushed: {step.argv[-1]}")
     return pushed

@@ -17,7 +17,8 @@ def hash_tree(top: Path, h: hashlib._Hash | None = None) -> str:
         return h.hexdigest()
     entries: list[tuple[str, Path]] = []
     for dirpath, dirnames, filenames in os.walk(top):
-        dirnames.sort()
+        # Byte-code caches are not inputs (and .dockerignore keeps them out of builds).
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
         for name in filenames:
             p = Path(dirpath) / name
             entries.append((p.relative_to(top).as_posix(), p))

@@ -78,8 +78,9 @@ class ImageTarget:
 
 def _git(root: Path, *args: str) -> str:
     try:
-        res = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
-                             timeout=5)
+        res = subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return res.stdout.strip() if res.returncode == 0 else ""
@@ -104,8 +105,9 @@ def _template_line(exc: BaseException, filename: str) -> int | None:
 
 
 class Renderer:
-    def __init__(self, catalog: Catalog, variables: dict[str, str],
-                 build_dir: Path | None = None) -> None:
+    def __init__(
+        self, catalog: Catalog, variables: dict[str, str], build_dir: Path | None = None
+    ) -> None:
         self.catalog = catalog
         self.vars = variables
         self.build_dir = build_dir or Path(
@@ -127,24 +129,33 @@ class Renderer:
             "org.opencontainers.image.created": _created(root),
         }
 
-    def _labels(self, t: ImageTarget, title: str, description: str, version: str,
-                **bakectl: str) -> dict[str, str]:
+    def _labels(
+        self, t: ImageTarget, title: str, description: str, version: str, **bakectl: str
+    ) -> dict[str, str]:
         labels = dict(self._oci)
-        labels.update({
-            "org.opencontainers.image.title": title,
-            "org.opencontainers.image.description": description,
-            "org.opencontainers.image.version": version,
-            f"{LABEL_NS}.kind": t.kind,
-            f"{LABEL_NS}.content-hash": t.digest,
-            f"{LABEL_NS}.bakectl-version": __version__,
-        })
+        labels.update(
+            {
+                "org.opencontainers.image.title": title,
+                "org.opencontainers.image.description": description,
+                "org.opencontainers.image.version": version,
+                f"{LABEL_NS}.kind": t.kind,
+                f"{LABEL_NS}.content-hash": t.digest,
+                f"{LABEL_NS}.bakectl-version": __version__,
+            }
+        )
         labels.update({f"{LABEL_NS}.{k.replace('_', '-')}": v for k, v in bakectl.items()})
         return labels
 
     def _new(self, kind: str, path: tuple[str, ...], digest: str, **kw) -> ImageTarget:
-        return ImageTarget(target=target_name(kind, *path[1:]), kind=kind, path=path,
-                           digest=digest, registry=self.vars["REGISTRY"],
-                           extra_tag=self.vars.get("TAG", ""), **kw)
+        return ImageTarget(
+            target=target_name(kind, *path[1:]),
+            kind=kind,
+            path=path,
+            digest=digest,
+            registry=self.vars["REGISTRY"],
+            extra_tag=self.vars.get("TAG", ""),
+            **kw,
+        )
 
     # -- rendering -----------------------------------------------------------------------
     def _render_env_dockerfile(self, env_dir: Path, bench: Benchmark, task: Task | None) -> str:
@@ -156,11 +167,16 @@ class Renderer:
         try:
             template = self._jinja.from_string(text)
             template.filename = str(src)
-            return template.render(benchmark=bench.spec.model_dump(), workdir=bench.spec.workdir,
-                                   task_id=task.id if task else None)
+            return template.render(
+                benchmark=bench.spec.model_dump(),
+                workdir=bench.spec.workdir,
+                task_id=task.id if task else None,
+            )
         except jinja2.TemplateSyntaxError as exc:
-            raise UsageError(f"{src}:{exc.lineno}: template syntax error: {exc.message}",
-                             "fix the jinja2 syntax at that line") from None
+            raise UsageError(
+                f"{src}:{exc.lineno}: template syntax error: {exc.message}",
+                "fix the jinja2 syntax at that line",
+            ) from None
         except jinja2.UndefinedError as exc:
             line = _template_line(exc, "<template>")
             at = f"{src}:{line}" if line else str(src)
@@ -178,18 +194,27 @@ class Renderer:
             env_dir, path, kind = bench.env_dir, ("bench", bench.name), "bench"
         else:
             if task is None:
-                raise UsageError(f"benchmark {bench.name!r} has per-task environments",
-                                 "pass --task-id, or build every task with --task-id all")
+                raise UsageError(
+                    f"benchmark {bench.name!r} has per-task environments",
+                    "pass --task-id, or build every task with --task-id all",
+                )
             env_dir, path, kind = task.env_dir, ("task", bench.name, task.id), "task"
         text = self._render_env_dockerfile(env_dir, bench, task)
         args = {a: f"${{{a}}}" for a in BASE_ARGS}
-        digest = hash_parts(kind, text, hash_tree(env_dir),
-                            *(f"{a}={self.vars[a]}" for a in BASE_ARGS))
+        digest = hash_parts(
+            kind, text, hash_tree(env_dir), *(f"{a}={self.vars[a]}" for a in BASE_ARGS)
+        )
         t = self._new(kind, path, digest, context=env_dir, dockerfile_text=text, args=args)
         extra = {"task": task.id} if task and not bench.shared else {}
         t.labels = self._labels(
-            t, t.repository, bench.spec.description or f"{bench.name} environment",
-            bench.spec.version, benchmark=bench.name, data_revision=bench.spec.version, **extra)
+            t,
+            t.repository,
+            bench.spec.description or f"{bench.name} environment",
+            bench.spec.version,
+            benchmark=bench.name,
+            data_revision=bench.spec.version,
+            **extra,
+        )
         self._cache[key] = t
         return t
 
@@ -198,13 +223,47 @@ class Renderer:
         if key in self._cache:
             return self._cache[key]
         text = self._jinja.from_string((_TEMPLATES / "agent.Dockerfile.j2").read_text()).render(
-            version=__version__, agent=agent.name)
+            version=__version__, agent=agent.name
+        )
         digest = hash_parts("agent", text, hash_tree(agent.dir))
-        t = self._new("agent", ("agent", agent.name), digest, context=agent.dir,
-                      dockerfile_text=text)
-        t.labels = self._labels(t, t.repository, agent.spec.description or agent.name,
-                                agent.spec.version, agent=agent.name,
-                                agent_version=agent.spec.version)
+        t = self._new(
+            "agent", ("agent", agent.name), digest, context=agent.dir, dockerfile_text=text
+        )
+        t.labels = self._labels(
+            t,
+            t.repository,
+            agent.spec.description or agent.name,
+            agent.spec.version,
+            agent=agent.name,
+            agent_version=agent.spec.version,
+        )
+        self._cache[key] = t
+        return t
+
+    def gateway(self) -> ImageTarget:
+        """The model gateway image: bakectl/gateway on the python base, nothing else."""
+        key = "gateway"
+        if key in self._cache:
+            return self._cache[key]
+        src = Path(__file__).resolve().parents[1] / "gateway"
+        text = self._jinja.from_string((_TEMPLATES / "gateway.Dockerfile.j2").read_text()).render(
+            version=__version__
+        )
+        digest = hash_parts(
+            "gateway", text, hash_tree(src), f"PYTHON_IMAGE={self.vars['PYTHON_IMAGE']}"
+        )
+        t = self._new(
+            "gateway",
+            ("gateway",),
+            digest,
+            context=src,
+            dockerfile_text=text,
+            args={"PYTHON_IMAGE": "${PYTHON_IMAGE}"},
+        )
+        t.target = "gateway"
+        t.labels = self._labels(
+            t, t.repository, "bakectl model gateway (record/replay)", __version__
+        )
         self._cache[key] = t
         return t
 
@@ -217,23 +276,41 @@ class Renderer:
         if key in self._cache:
             return self._cache[key]
         text = self._jinja.from_string((_TEMPLATES / "eval.Dockerfile.j2").read_text()).render(
-            version=__version__, agent=agent.name, workdir=bench.spec.workdir,
-            base_desc=base.repository, has_install=(agent.dir / "install.sh").is_file())
+            version=__version__,
+            agent=agent.name,
+            workdir=bench.spec.workdir,
+            base_desc=base.repository,
+            has_install=(agent.dir / "install.sh").is_file(),
+        )
         core = self.catalog.core_dir
         if not (core / "entrypoint.sh").is_file():
-            raise UsageError(f"the runtime is missing: {core / 'entrypoint.sh'}",
-                             "containers/core holds the runtime every eval image shares")
+            raise UsageError(
+                f"the runtime is missing: {core / 'entrypoint.sh'}",
+                "containers/core holds the runtime every eval image shares",
+            )
         digest = hash_parts("eval", text, base.digest, agent_t.digest, hash_tree(core))
-        t = self._new("eval", path, digest, context=core, dockerfile_text=text,
-                      contexts={"base": f"target:{base.target}",
-                                "agent": f"target:{agent_t.target}"},
-                      deps=[base, agent_t])
+        t = self._new(
+            "eval",
+            path,
+            digest,
+            context=core,
+            dockerfile_text=text,
+            contexts={"base": f"target:{base.target}", "agent": f"target:{agent_t.target}"},
+            deps=[base, agent_t],
+        )
         extra = {"task": task.id} if per_task and task else {}
         t.labels = self._labels(
-            t, t.repository, f"{bench.name} x {agent.name} evaluation image",
-            f"{bench.spec.version}+{agent.spec.version}", benchmark=bench.name,
-            agent=agent.name, agent_version=agent.spec.version,
-            data_revision=bench.spec.version, base_image=base.image, **extra)
+            t,
+            t.repository,
+            f"{bench.name} x {agent.name} evaluation image",
+            f"{bench.spec.version}+{agent.spec.version}",
+            benchmark=bench.name,
+            agent=agent.name,
+            agent_version=agent.spec.version,
+            data_revision=bench.spec.version,
+            base_image=base.image,
+            **extra,
+        )
         self._cache[key] = t
         return t
 
@@ -251,7 +328,9 @@ class Renderer:
             if t.target in seen and seen[t.target].path != t.path:
                 raise UsageError(
                     f"ids {'/'.join(t.path)!r} and {'/'.join(seen[t.target].path)!r} map to the "
-                    f"same bake target {t.target!r}", "rename one of them ('.' and '_' collide)")
+                    f"same bake target {t.target!r}",
+                    "rename one of them ('.' and '_' collide)",
+                )
             seen[t.target] = t
             spec: dict = {
                 "context": str(t.context),

@@ -26,8 +26,9 @@ def agent_targets(r: Renderer, agents: list[str]) -> list[ImageTarget]:
     return [r.agent(r.catalog.agent(a)) for a in agents]
 
 
-def eval_targets(r: Renderer, bench: str, agent: str,
-                 task_ids: list[str] | None) -> list[ImageTarget]:
+def eval_targets(
+    r: Renderer, bench: str, agent: str, task_ids: list[str] | None
+) -> list[ImageTarget]:
     b = r.catalog.benchmark(bench)
     a = r.catalog.agent(agent)
     if b.shared:
