@@ -68,11 +68,19 @@ def _validation_message(path: Path, exc: ValidationError, text: str | None) -> s
     return f"{at}: field '{field}': {err['msg']}{more}"
 
 
-def load_yaml(path: Path, model: type[BaseModel]) -> Any:
+def _read_text(path: Path, missing_hint: str) -> str:
     try:
-        text = path.read_text()
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UsageError(f"missing descriptor {path}", "every entry needs this file") from None
+        raise UsageError(f"missing {path}", missing_hint) from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise UsageError(f"{path}:{line}: not UTF-8 text ({exc.reason})",
+                         "save the file as UTF-8") from None
+
+
+def load_yaml(path: Path, model: type[BaseModel]) -> Any:
+    text = _read_text(path, "every entry needs this file")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -94,9 +102,7 @@ def load_yaml(path: Path, model: type[BaseModel]) -> Any:
 
 def load_toml(path: Path, model: type[BaseModel]) -> Any:
     try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"missing {path}", "every task needs task.toml") from None
+        data = tomllib.loads(_read_text(path, "every task needs task.toml"))
     except tomllib.TOMLDecodeError as exc:
         # tomllib puts "(at line N, column M)" in its message.
         raise UsageError(f"{path}: malformed TOML: {exc}", "fix the TOML syntax there") from None

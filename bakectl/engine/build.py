@@ -50,6 +50,11 @@ def info(msg: str) -> None:
     print(f"bakectl: {msg}", file=sys.stderr, flush=True)
 
 
+def _short_name(ref: str) -> bool:
+    first = ref.split("/", 1)[0]
+    return "/" in ref and not ("." in first or ":" in first or first == "localhost")
+
+
 def _registry_looks_remote(registry: str) -> bool:
     first = registry.split("/", 1)[0]
     return "." in first or ":" in first or first == "localhost"
@@ -141,6 +146,9 @@ class Builder:
                         note="move the built image into docker's store",
                     )
                 )
+                if _short_name(t.image):
+                    # podman qualifies short names as localhost/NAME; docker looks up NAME.
+                    plan.add(Step(("docker", "tag", f"localhost/{t.image}", t.image)))
         if self.o.push:
             for t in targets:
                 for tag in [t.image] + (
@@ -168,10 +176,13 @@ class Builder:
                 self._run_retrying(step) if step.argv[:2] == ("podman", "push") else run_step(step)
             )
             if res.returncode != 0:
-                raise BuildError(
-                    f"podman fallback failed at: {step.shell()}",
-                    "the command's own error is printed above",
-                )
+                hint = "the command's own error is printed above"
+                if "image not known" in res.stderr:
+                    hint = (
+                        "podman's store lacks a base image: run 'bakectl images bootstrap "
+                        "--engine podman' (or podman pull it)"
+                    )
+                raise BuildError(f"podman fallback failed at: {step.shell()}", hint)
         outcome.engine = "podman"
 
     # -- running -------------------------------------------------------------------------
@@ -208,6 +219,9 @@ class Builder:
         pending = targets
         if not self.o.push and not self.o.no_cache:
             have = local_images()
+            # A podman-backed engine's image list can lag behind builds made by the
+            # podman CLI; ask once more, per image, before building anything.
+            have |= {t.image for t in targets if t.image not in have and image_exists(t.image)}
             pending = [t for t in targets if t.image not in have]
             outcome.up_to_date = [t.image for t in targets if t.image in have]
         if not pending:
