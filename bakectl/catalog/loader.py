@@ -189,7 +189,7 @@ class Catalog:
     @cache  # noqa: B019
     def task(self, bench_name: str, task_id: str) -> Task:
         bench = self.benchmark(bench_name)
-        check_id("task", task_id)
+        check_id("task", task_id, f"benchmark {bench_name!r}")
         d = bench.dir / "tasks" / task_id
         if not d.is_dir():
             raise UsageError(
@@ -204,6 +204,9 @@ class Catalog:
                     "a task needs instruction.md (for the agent) and tests/test.sh (the scorer)",
                 )
         check_symlinks(d)
+        # The build context on its own: a link from environment/ into tests/ stays
+        # inside the task directory but crosses the visibility boundary.
+        check_symlinks(d / "environment")
         task = Task(id=task_id, benchmark=bench_name, spec=spec, dir=d)
         if not bench.shared and env_dockerfile(task.env_dir) is None:
             raise UsageError(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import urllib.request
 from pathlib import Path
 
 from bakectl.cli.common import Registry
@@ -23,6 +22,8 @@ def _cmd(argv: list[str]) -> tuple[bool, str]:
 
 def doctor(registry: Registry = None) -> None:
     """Check the engine, buildx, the builder, podman, base images and the registry."""
+    import urllib.request
+
     from bakectl.catalog import find_root
     from bakectl.engine.bootstrap import RECIPES
     from bakectl.render import variables

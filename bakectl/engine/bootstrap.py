@@ -21,8 +21,9 @@ def mirror() -> str:
     return os.environ.get("BAKECTL_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 
 
-def bootstrap_plan(variables: dict[str, str], work_dir: Path, engine: str,
-                   missing: list[str]) -> Plan:
+def bootstrap_plan(
+    variables: dict[str, str], work_dir: Path, engine: str, missing: list[str]
+) -> Plan:
     """Steps that build each missing base image. `missing` holds variable names."""
     plan = Plan()
     cache = work_dir / "debootstrap-cache"
@@ -37,7 +38,11 @@ def bootstrap_plan(variables: dict[str, str], work_dir: Path, engine: str,
         plan.add(Step(("rm", "-rf", str(rootfs)), note="start from an empty root"))
         plan.add(Step(("mkdir", "-p", str(cache))))
         plan.add(Step(tuple(argv)))
-        plan.add(Step(("tar", "-C", str(rootfs), "--numeric-owner", "-c", "."),
-                      pipe_to=(engine, "import", "--change", 'CMD ["bash"]', "-", ref)))
+        plan.add(
+            Step(
+                ("tar", "-C", str(rootfs), "--numeric-owner", "-c", "."),
+                pipe_to=(engine, "import", "--change", 'CMD ["bash"]', "-", ref),
+            )
+        )
         plan.add(Step(("rm", "-rf", str(rootfs))))
     return plan

@@ -22,7 +22,7 @@ from bakectl.engine.docker import (
     server_is_podman,
 )
 from bakectl.engine.plan import Plan, Step, StepResult, print_plan, run_step
-from bakectl.errors import BuildError, UsageError
+from bakectl.errors import BakectlError, BuildError, UsageError
 from bakectl.render.renderer import BASE_ARGS, ImageTarget, Renderer
 
 
@@ -214,14 +214,20 @@ class Builder:
 
     def build(self, targets: list[ImageTarget]) -> BuildOutcome:
         outcome = BuildOutcome()
-        if self.o.builder and not self.o.dry_run:
+        if self.o.builder:  # read-only, so dry-run checks it too
             check_builder(self.o.builder)
         pending = targets
         if not self.o.push and not self.o.no_cache:
-            have = local_images()
+            try:
+                have = local_images()
+            except BakectlError:
+                if not self.o.dry_run:
+                    raise
+                have = set()  # dry-run without an engine: print everything
             # A podman-backed engine's image list can lag behind builds made by the
             # podman CLI; ask once more, per image, before building anything.
-            have |= {t.image for t in targets if t.image not in have and image_exists(t.image)}
+            if have:
+                have |= {t.image for t in targets if t.image not in have and image_exists(t.image)}
             pending = [t for t in targets if t.image not in have]
             outcome.up_to_date = [t.image for t in targets if t.image in have]
         if not pending:

@@ -84,7 +84,7 @@ def run_step(step: Step, *, capture_stdout: bool = False, quiet: bool = False) -
             )
             second = subprocess.Popen(
                 step.pipe_to,
-                env=env,
+                env=os.environ,  # as printed: K=v applies to the first command only,
                 stdin=first.stdout,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

@@ -23,6 +23,9 @@ def hash_tree(top: Path, h: hashlib._Hash | None = None) -> str:
             p = Path(dirpath) / name
             entries.append((p.relative_to(top).as_posix(), p))
     for rel, p in sorted(entries):
+        if p.is_symlink():  # the link itself is what the build context holds
+            h.update(f"{rel}\0l\0{os.readlink(p)}\0".encode())
+            continue
         mode = "x" if os.access(p, os.X_OK) else "-"
         h.update(f"{rel}\0{mode}\0".encode())
         h.update(p.read_bytes())

@@ -165,7 +165,9 @@ class Renderer:
         if src.suffix != ".j2":
             return text
         try:
-            template = self._jinja.from_string(text)
+            # Includes resolve inside the (hashed) environment directory only.
+            env = self._jinja.overlay(loader=jinja2.FileSystemLoader(str(env_dir)))
+            template = env.from_string(text)
             template.filename = str(src)
             return template.render(
                 benchmark=bench.spec.model_dump(),
@@ -178,11 +180,18 @@ class Renderer:
                 "fix the jinja2 syntax at that line",
             ) from None
         except jinja2.UndefinedError as exc:
-            line = _template_line(exc, "<template>")
+            line = _template_line(exc, str(src))
             at = f"{src}:{line}" if line else str(src)
             raise UsageError(
                 f"{at}: undefined template variable: {exc.message}",
                 "templates see: benchmark (benchmark.yaml fields), task_id, workdir",
+            ) from None
+        except jinja2.TemplateError as exc:
+            line = _template_line(exc, str(src))
+            at = f"{src}:{line}" if line else str(src)
+            raise UsageError(
+                f"{at}: template error: {exc}",
+                "includes are resolved inside the environment directory",
             ) from None
 
     def base(self, bench: Benchmark, task: Task | None) -> ImageTarget:
@@ -202,7 +211,11 @@ class Renderer:
         text = self._render_env_dockerfile(env_dir, bench, task)
         args = {a: f"${{{a}}}" for a in BASE_ARGS}
         digest = hash_parts(
-            kind, text, hash_tree(env_dir), *(f"{a}={self.vars[a]}" for a in BASE_ARGS)
+            kind,
+            text,
+            bench.spec.model_dump_json(),  # labels come from it: same tag, same labels
+            hash_tree(env_dir),
+            *(f"{a}={self.vars[a]}" for a in BASE_ARGS),
         )
         t = self._new(kind, path, digest, context=env_dir, dockerfile_text=text, args=args)
         extra = {"task": task.id} if task and not bench.shared else {}

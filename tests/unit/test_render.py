@@ -1,0 +1,448 @@
+"""Rendering: the bake definition, content hashes, build contexts, laziness. No engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from bakectl.catalog import Catalog
+from bakectl.engine.build import Builder, BuildOptions
+from bakectl.errors import UsageError
+from bakectl.render import variables
+from bakectl.render.renderer import Renderer
+from bakectl.render.select import agent_targets, bench_targets, eval_targets
+
+REPO = Path(__file__).resolve().parents[2]
+HASH_TAG = r"h[0-9a-f]{12}"
+
+
+def renderer(root: Path, build_dir: Path | None = None) -> Renderer:
+    """A fresh catalog and renderer (the catalog caches what it loaded)."""
+    return Renderer(Catalog(root), variables.resolve(root), build_dir)
+
+
+def eval_definition(root: Path, bench: str, agent: str, tasks: list[str] | None = None) -> dict:
+    r = renderer(root)
+    return r.bake_definition(eval_targets(r, bench, agent, tasks))["target"]
+
+
+# -- the bake definition -----------------------------------------------------------------------
+
+
+def test_shared_eval_definition(std, build_dir: Path) -> None:
+    targets = eval_definition(std.root, "arith", "chat")
+    assert set(targets) == {"bench__arith", "agent__chat", "eval__arith__chat"}
+
+    ev = targets["eval__arith__chat"]
+    assert ev["contexts"] == {"base": "target:bench__arith", "agent": "target:agent__chat"}
+    assert len(ev["tags"]) == 1
+    assert re.fullmatch(r"\$\{REGISTRY\}/eval/arith/chat:" + HASH_TAG, ev["tags"][0])
+    assert re.fullmatch(
+        r"\$\{REGISTRY\}/bench/arith:" + HASH_TAG, targets["bench__arith"]["tags"][0]
+    )
+    assert re.fullmatch(r"\$\{REGISTRY\}/agent/chat:" + HASH_TAG, targets["agent__chat"]["tags"][0])
+    assert Path(ev["context"]) == std.root / "containers" / "core"
+    assert Path(targets["bench__arith"]["context"]) == std.bench_dir("arith") / "environment"
+    assert Path(targets["agent__chat"]["context"]) == std.agent_dir("chat")
+    for spec in targets.values():
+        assert Path(spec["dockerfile"]).is_relative_to(build_dir)
+    assert targets["bench__arith"]["args"] == {
+        "DEBIAN_IMAGE": "${DEBIAN_IMAGE}",
+        "PYTHON_IMAGE": "${PYTHON_IMAGE}",
+    }
+
+    labels = ev["labels"]
+    for key in (
+        "org.opencontainers.image.source",
+        "org.opencontainers.image.revision",
+        "org.opencontainers.image.created",
+        "org.opencontainers.image.title",
+        "org.opencontainers.image.description",
+        "org.opencontainers.image.version",
+    ):
+        assert labels.get(key), key
+    assert labels["dev.bakectl.kind"] == "eval"
+    assert labels["dev.bakectl.benchmark"] == "arith"
+    assert labels["dev.bakectl.agent"] == "chat"
+    assert labels["dev.bakectl.agent-version"] == "2.0"
+    assert labels["dev.bakectl.data-revision"] == "1.0"
+    assert "dev.bakectl.task" not in labels  # one image serves every task
+    assert labels["org.opencontainers.image.version"] == "1.0+2.0"
+    assert ev["tags"][0].endswith(":h" + labels["dev.bakectl.content-hash"][:12])
+
+    base = targets["bench__arith"]["labels"]
+    assert base["dev.bakectl.kind"] == "bench"
+    assert base["dev.bakectl.benchmark"] == "arith"
+    assert base["dev.bakectl.data-revision"] == "1.0"
+    agent = targets["agent__chat"]["labels"]
+    assert agent["dev.bakectl.kind"] == "agent"
+    assert agent["dev.bakectl.agent-version"] == "2.0"
+
+
+def test_per_task_eval_definition(std) -> None:
+    targets = eval_definition(std.root, "term", "oracle", ["hello-file"])
+    assert set(targets) == {
+        "task__term__hello-file",
+        "agent__oracle",
+        "eval__term__hello-file__oracle",
+    }
+    ev = targets["eval__term__hello-file__oracle"]
+    assert ev["contexts"] == {
+        "base": "target:task__term__hello-file",
+        "agent": "target:agent__oracle",
+    }
+    assert re.fullmatch(r"\$\{REGISTRY\}/eval/term/hello-file/oracle:" + HASH_TAG, ev["tags"][0])
+    assert ev["labels"]["dev.bakectl.task"] == "hello-file"
+    assert ev["labels"]["dev.bakectl.kind"] == "eval"
+    base = targets["task__term__hello-file"]
+    assert base["labels"]["dev.bakectl.kind"] == "task"
+    assert base["labels"]["dev.bakectl.task"] == "hello-file"
+    assert Path(base["context"]) == std.task_dir("term", "hello-file") / "environment"
+
+
+def test_eval_for_every_task_shares_the_agent_target(std) -> None:
+    std.task("term", "second", dockerfile=std.TASK_DOCKERFILE)
+    targets = eval_definition(std.root, "term", "chat")
+    assert sorted(targets) == [
+        "agent__chat",
+        "eval__term__hello-file__chat",
+        "eval__term__second__chat",
+        "task__term__hello-file",
+        "task__term__second",
+    ]
+
+
+def test_extra_tag_and_registry(std, monkeypatch) -> None:
+    monkeypatch.setenv("TAG", "v1")
+    monkeypatch.setenv("BAKECTL_REGISTRY", "127.0.0.1:5000/evals/")
+    r = renderer(std.root)
+    (t,) = eval_targets(r, "arith", "chat", None)
+    assert t.tag_exprs()[1] == "${REGISTRY}/eval/arith/chat:v1"
+    assert t.image.startswith("127.0.0.1:5000/evals/eval/arith/chat:h")
+
+
+def test_ids_that_collide_as_target_names(std) -> None:
+    std.task("term", "a.b", dockerfile=std.TASK_DOCKERFILE)
+    std.task("term", "a_b", dockerfile=std.TASK_DOCKERFILE)
+    r = renderer(std.root)
+    with pytest.raises(UsageError) as ei:
+        r.bake_definition(bench_targets(r, "term", ["a.b", "a_b"]))
+    assert "'task/term/a_b'" in ei.value.message and "'task/term/a.b'" in ei.value.message
+
+
+def test_write_outputs(std, build_dir: Path) -> None:
+    r = renderer(std.root)
+    targets = eval_targets(r, "arith", "chat", None)
+    bake_file = r.write(targets)
+    assert bake_file.parent == build_dir
+    written = json.loads(bake_file.read_text())
+    assert written == json.loads(json.dumps(r.bake_definition(targets)))
+    for spec in written["target"].values():
+        assert Path(spec["dockerfile"]).is_file()
+    base_df = Path(written["target"]["bench__arith"]["dockerfile"]).read_text()
+    assert "WORKDIR /app" in base_df and "# arith revision 1.0" in base_df
+    eval_df = Path(written["target"]["eval__arith__chat"]["dockerfile"]).read_text()
+    assert "FROM base" in eval_df and "COPY --from=agent" in eval_df
+    # Writing again changes nothing and leaves no temporary files behind.
+    before = sorted(p.name for p in build_dir.rglob("*"))
+    assert renderer(std.root).write(eval_targets(renderer(std.root), "arith", "chat", None))
+    assert sorted(p.name for p in build_dir.rglob("*")) == before
+    assert not [p for p in build_dir.rglob("*.tmp")]
+
+
+def test_eval_dockerfile_runs_agent_install_only_when_present(std) -> None:
+    def eval_text() -> str:
+        r = renderer(std.root)
+        return eval_targets(r, "arith", "chat", None)[0].dockerfile_text
+
+    assert "install.sh" not in eval_text()
+    std.write(std.agent_dir("chat") / "install.sh", "#!/bin/sh\n", executable=True)
+    assert "sh /opt/bakectl/agent/install.sh" in eval_text()
+
+
+def test_missing_runtime(std) -> None:
+    (std.root / "containers" / "core" / "entrypoint.sh").unlink()
+    with pytest.raises(UsageError) as ei:
+        eval_definition(std.root, "arith", "chat")
+    assert "entrypoint.sh" in ei.value.message
+
+
+def test_per_task_base_needs_a_task(std) -> None:
+    r = renderer(std.root)
+    with pytest.raises(UsageError):
+        r.base(r.catalog.benchmark("term"), None)
+
+
+# -- content hashes --------------------------------------------------------------------------
+
+
+def digests(root: Path, bench: str, task: str | None) -> dict[str, str]:
+    r = renderer(root)
+    (t,) = eval_targets(r, bench, "chat", [task] if task else None)
+    base, agent = t.deps
+    return {"base": base.digest, "agent": agent.digest, "eval": t.digest}
+
+
+HF = "benchmarks/term/tasks/hello-file"
+ARITH = "benchmarks/arith"
+CASES = {
+    # name: (benchmark, task, file to change relative to containers/, what must change)
+    "shared env data": ("arith", None, f"{ARITH}/environment/data/numbers.txt", "base"),
+    "shared env template": ("arith", None, f"{ARITH}/environment/Dockerfile.j2", "base"),
+    "shared env new file": ("arith", None, f"{ARITH}/environment/new.txt", "base"),
+    "task env file": ("term", "hello-file", f"{HF}/environment/hello.txt", "base"),
+    "task Dockerfile": ("term", "hello-file", f"{HF}/environment/Dockerfile", "base"),
+    "benchmark.yaml": ("arith", None, f"{ARITH}/benchmark.yaml", "base"),
+    # A plain Dockerfile does not mention the version, but the data-revision label does.
+    "per-task benchmark.yaml": ("term", "hello-file", "benchmarks/term/benchmark.yaml", "base"),
+    "agent run.sh": ("arith", None, "agents/chat/run.sh", "agent"),
+    "agent.yaml": ("term", "hello-file", "agents/chat/agent.yaml", "agent"),
+    "core entrypoint": ("arith", None, "core/entrypoint.sh", "eval"),
+    "core new file": ("term", "hello-file", "core/verify.sh", "eval"),
+    "shared tests": ("arith", None, f"{ARITH}/tasks/1/tests/test.sh", None),
+    "shared solution": ("arith", None, f"{ARITH}/tasks/1/solution/solve.sh", None),
+    "shared tests new file": ("arith", None, f"{ARITH}/tasks/2/tests/expected.txt", None),
+    "task tests": ("term", "hello-file", f"{HF}/tests/test.sh", None),
+    "task solution": ("term", "hello-file", f"{HF}/solution/solve.sh", None),
+    "task solution new file": ("term", "hello-file", f"{HF}/solution/x", None),
+}
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=list(CASES))
+def test_content_hash_follows_build_inputs(std, case) -> None:
+    bench, task, rel, changes = case
+    before = digests(std.root, bench, task)
+    path = std.containers / rel
+    if path.name == "benchmark.yaml":
+        path.write_text(path.read_text().replace('version: "1.0"', 'version: "1.1"'))
+    elif path.suffix == ".j2" or path.name == "Dockerfile":
+        path.write_text(path.read_text() + "RUN true\n")
+    elif path.name == "agent.yaml":
+        path.write_text(path.read_text().replace('"2.0"', '"2.1"'))
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text((path.read_text() if path.exists() else "") + "# changed\n")
+    after = digests(std.root, bench, task)
+    # Whatever changes also changes every image built on it.
+    expected = {"base": {"base", "eval"}, "agent": {"agent", "eval"}, "eval": {"eval"}}
+    must_change = expected[changes] if changes else set()
+    assert {k for k in before if before[k] != after[k]} == must_change
+
+
+def test_same_tag_means_same_labels(std) -> None:
+    """A tag names one image: when any label changes, the tag must change too, or a
+    build finds the old image 'up to date' and it keeps stale labels."""
+    volatile = {"org.opencontainers.image.created"}
+
+    def snapshot() -> dict[str, tuple[str, dict]]:
+        r = renderer(std.root)
+        (t,) = eval_targets(r, "term", "chat", ["hello-file"])
+        return {
+            c.target: (c.tag, {k: v for k, v in c.labels.items() if k not in volatile})
+            for c in t.closure()
+        }
+
+    before = snapshot()
+    path = std.bench_dir("term") / "benchmark.yaml"
+    path.write_text(path.read_text().replace('version: "1.0"', 'version: "2.0"'))
+    after = snapshot()
+    for target, (tag, labels) in after.items():
+        if tag == before[target][0]:
+            assert labels == before[target][1], target
+
+
+def test_content_hash_sees_the_executable_bit(std) -> None:
+    before = digests(std.root, "term", "hello-file")
+    (std.task_dir("term", "hello-file") / "environment" / "hello.txt").chmod(0o755)
+    assert digests(std.root, "term", "hello-file")["base"] != before["base"]
+
+
+def test_content_hash_follows_base_image_variables(std, monkeypatch) -> None:
+    before = digests(std.root, "arith", None)
+    monkeypatch.setenv("DEBIAN_IMAGE", "127.0.0.1:5000/debian:bookworm")
+    assert digests(std.root, "arith", None)["base"] != before["base"]
+
+
+def test_content_hash_is_stable(std) -> None:
+    assert digests(std.root, "term", "hello-file") == digests(std.root, "term", "hello-file")
+
+
+def test_content_hash_ignores_instruction_and_task_toml(std) -> None:
+    before = digests(std.root, "term", "hello-file")
+    d = std.task_dir("term", "hello-file")
+    (d / "instruction.md").write_text("Something else.\n")
+    (d / "task.toml").write_text("[agent]\ntimeout_sec = 5\n")
+    assert digests(std.root, "term", "hello-file") == before
+
+
+# -- the visibility boundary in build contexts ----------------------------------------------
+
+
+@pytest.mark.parametrize(("bench", "tasks"), [("arith", None), ("term", ["hello-file"])])
+def test_no_build_context_holds_tests_or_solution(std, bench, tasks) -> None:
+    r = renderer(std.root)
+    targets = eval_targets(r, bench, "oracle", tasks)
+    definition = r.bake_definition(targets)["target"]
+    hidden = []
+    for task in r.catalog.tasks(bench):
+        hidden += [task.tests_dir.resolve(), task.solution_dir.resolve()]
+    assert hidden
+    allowed = {
+        std.root / "containers" / "core",
+        std.agent_dir("oracle"),
+        std.bench_dir("arith") / "environment",
+        std.task_dir("term", "hello-file") / "environment",
+    }
+    for name, spec in definition.items():
+        context = Path(spec["context"]).resolve()
+        assert context in {p.resolve() for p in allowed}, name
+        for h in hidden:
+            assert not h.is_relative_to(context), (name, h)
+            assert not context.is_relative_to(h), (name, h)
+        for value in spec.get("contexts", {}).values():
+            assert value.startswith("target:"), (name, value)
+
+
+# -- template errors -------------------------------------------------------------------------
+
+
+def test_template_undefined_variable_names_file_and_line(std) -> None:
+    path = std.write(
+        std.bench_dir("arith") / "environment" / "Dockerfile.j2",
+        "FROM scratch\n\nRUN echo {{ no_such_variable }}\n",
+    )
+    with pytest.raises(UsageError) as ei:
+        eval_definition(std.root, "arith", "chat")
+    assert ei.value.message.startswith(f"{path}:3: ")
+    assert "no_such_variable" in ei.value.message
+
+
+def test_template_syntax_error_names_file_and_line(std) -> None:
+    path = std.write(
+        std.bench_dir("arith") / "environment" / "Dockerfile.j2",
+        "FROM scratch\n{% if %}\nRUN true\n",
+    )
+    with pytest.raises(UsageError) as ei:
+        eval_definition(std.root, "arith", "chat")
+    assert ei.value.message.startswith(f"{path}:2: template syntax error")
+
+
+def test_template_include_of_missing_file_is_a_usage_error(std) -> None:
+    path = std.write(
+        std.bench_dir("arith") / "environment" / "Dockerfile.j2",
+        "FROM scratch\n{% include 'missing.j2' %}\n",
+    )
+    with pytest.raises(UsageError) as ei:
+        eval_definition(std.root, "arith", "chat")
+    assert str(path) in ei.value.message
+
+
+def test_plain_dockerfile_is_not_a_template(std) -> None:
+    d = std.task("term", "braces", dockerfile="FROM scratch\nRUN echo {{ not jinja }}\n")
+    r = renderer(std.root)
+    (t,) = bench_targets(r, "term", ["braces"])
+    assert t.dockerfile_text == (d / "environment" / "Dockerfile").read_text()
+
+
+def test_per_task_template_sees_task_id(std) -> None:
+    d = std.task("term", "tmpl")
+    std.write(d / "environment" / "Dockerfile.j2", "FROM scratch\nLABEL t={{ task_id }}\n")
+    r = renderer(std.root)
+    (t,) = bench_targets(r, "term", ["tmpl"])
+    assert "LABEL t=tmpl" in t.dockerfile_text
+
+
+def test_dangling_symlink_in_env_does_not_crash(std) -> None:
+    """A link to a missing file inside the context: render it or reject it, never crash."""
+    os.symlink("missing.txt", std.task_dir("term", "hello-file") / "environment" / "dangling")
+    try:
+        eval_definition(std.root, "term", "chat", ["hello-file"])
+    except UsageError:
+        pass
+
+
+# -- laziness -------------------------------------------------------------------------------
+
+
+def _big_broken_catalog(cat) -> None:
+    cat.core()
+    cat.agent("chat")
+    for i in range(49):
+        cat.write(cat.bench_dir(f"b{i:02d}") / "benchmark.yaml", "name: [unclosed\n")
+        cat.write(cat.bench_dir(f"b{i:02d}") / "environment" / "Dockerfile.j2", "{% if %}\n")
+    cat.benchmark("good", "shared")
+    cat.task("good", "1")
+
+
+def test_lazy_rendering_reads_only_what_the_plan_needs(cat, build_dir: Path) -> None:
+    _big_broken_catalog(cat)
+    r = renderer(cat.root)
+    targets = eval_targets(r, "good", "chat", None)
+    builder = Builder(r, BuildOptions(dry_run=True))
+    bake_file = r.write(targets)
+    step = builder.bake_step(bake_file, targets)
+    assert step.argv[:3] == ("docker", "buildx", "bake")
+    assert step.argv[-1] == "eval__good__chat"
+    assert set(json.loads(bake_file.read_text())["target"]) == {
+        "bench__good",
+        "agent__chat",
+        "eval__good__chat",
+    }
+    assert sorted(p.name for p in build_dir.iterdir() if p.is_dir()) == [
+        "agent__chat",
+        "bench__good",
+        "eval__good__chat",
+    ]
+    assert agent_targets(r, ["chat"])[0] is targets[0].deps[1]
+
+
+def test_lazy_dry_run_via_cli(cat, run_cli, fake_docker, build_dir: Path) -> None:
+    _big_broken_catalog(cat)
+    fake_docker.empty_store()
+    res = run_cli("build", "eval", "good", "--agent", "chat", "--dry-run")
+    assert "Traceback" not in res.stderr
+    assert res.returncode == 0, res.stderr
+    lines = [ln[2:] for ln in res.stdout.splitlines() if ln.startswith("$ ")]
+    assert len(lines) == 1, res.stdout
+    argv = shlex.split(lines[0])
+    assert argv[0] == "REGISTRY=bakectl"
+    argv = argv[1:]
+    assert argv[:3] == ["docker", "buildx", "bake"]
+    assert argv[-1] == "eval__good__chat"
+    assert "--load" in argv
+    bake_file = Path(argv[argv.index("-f") + 1])
+    assert bake_file.is_file() and bake_file.parent == build_dir
+    # Read-only questions only: nothing was built, loaded or pushed.
+    assert fake_docker.mutating_calls() == []
+
+
+# -- bake variables ------------------------------------------------------------------------
+
+
+def test_builtin_defaults_equal_the_repo_bake_file() -> None:
+    declared = variables.hcl_defaults(REPO / "docker-bake.hcl")
+    assert declared, "docker-bake.hcl declares no variables"
+    assert variables.BUILTIN_DEFAULTS == declared
+
+
+def test_hcl_defaults_missing_file(tmp_path: Path) -> None:
+    assert variables.hcl_defaults(tmp_path / "docker-bake.hcl") == {}
+
+
+def test_resolve_precedence(tmp_path: Path, clean_env, monkeypatch) -> None:
+    (tmp_path / "docker-bake.hcl").write_text(
+        'variable "REGISTRY" { default = "from-hcl" }\nvariable "TAG" {\n  default = "t"\n}\n'
+    )
+    assert variables.resolve(tmp_path)["REGISTRY"] == "from-hcl"
+    assert variables.resolve(tmp_path)["TAG"] == "t"
+    monkeypatch.setenv("REGISTRY", "from-env")
+    assert variables.resolve(tmp_path)["REGISTRY"] == "from-env"
+    monkeypatch.setenv("BAKECTL_REGISTRY", "from-bakectl-env")
+    assert variables.resolve(tmp_path)["REGISTRY"] == "from-bakectl-env"
+    assert variables.resolve(tmp_path, {"REGISTRY": "flag/"})["REGISTRY"] == "flag"
+    assert variables.resolve(tmp_path, {"REGISTRY": None})["REGISTRY"] == "from-bakectl-env"
