@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 in a container)")
     s.add_argument("--port", type=int, default=8080)
     s.add_argument("--summary", help="write the summary JSON here at shutdown")
+    s.add_argument("--trace", help="append every answered exchange to this JSONL file")
     s.add_argument(
         "--provenance",
         action="append",
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             provenance=dict(args.provenance),
             timeout=args.timeout,
             verbose=args.verbose,
+            trace=args.trace,
         )
     except GatewayError as e:
         print(f"error: {e.message}", file=sys.stderr)

@@ -87,6 +87,7 @@ class Gateway:
         provenance: Mapping[str, Any] | None = None,
         timeout: float = 600.0,
         verbose: bool = False,
+        trace: str | os.PathLike[str] | None = None,
     ) -> None:
         if mode not in MODES:
             raise GatewayError(f"unknown gateway mode {mode!r}", f"use one of: {', '.join(MODES)}")
@@ -109,6 +110,10 @@ class Gateway:
         self._failures: list[dict[str, Any]] = []
         self._closed: dict[str, Any] | None = None
         self._upstream = self._parse_upstream(upstream) if upstream else None
+        # The run's trace: every answered request, one line each, appended as it
+        # happens so a gateway that is killed still leaves what it served.
+        self._trace = open(trace, "a", encoding="utf-8") if trace else None  # noqa: SIM115
+        self._trace_n = 0
 
         # replay: identical requests share a key and are served in recorded order
         self._exchanges: list[dict[str, Any]] = []
@@ -145,6 +150,19 @@ class Gateway:
         base = parts.path.rstrip("/")
         base = base[: -len("/v1")] if base.endswith("/v1") else base  # routes carry their /v1
         return parts.scheme, parts.hostname, parts.port, base
+
+    def trace(self, endpoint: str, key: str, request: Any, status: int, answer: Any) -> None:
+        if self._trace is None:
+            return
+        if isinstance(answer, list):  # SSE events: keep the data, not the framing
+            answer = {"events": [getattr(e, "data", e) for e in answer]}
+        entry = {"endpoint": endpoint, "key": key, "status": status,
+                 "request": request, "response": answer}
+        line = json.dumps(scrub(entry, self._secrets), sort_keys=True, default=str)
+        with self._lock:
+            self._trace_n += 1
+            self._trace.write(f'{{"n": {self._trace_n}, "exchange": {line}}}\n')
+            self._trace.flush()
 
     def _log(self, message: str) -> None:
         print(f"bakectl-gateway: {message}", file=sys.stderr, flush=True)
@@ -340,6 +358,8 @@ class Gateway:
         """Finish the fixture, write the summary (if asked) and return it. Idempotent."""
         if self._closed is not None:
             return self._closed
+        if self._trace is not None:
+            self._trace.close()
         if self._writer is not None and self.fixture is not None:
             self._writer.close()
             models = list(self._models)
@@ -476,6 +496,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
 
     def _replay(self, endpoint: str, body: Any) -> None:
         status, answer, key = self.gateway.replay(endpoint, body)
+        self.gateway.trace(endpoint, key, body, status, answer)
         headers = {"x-bakectl-replay-key": key}
         if status == 400 and isinstance(answer, dict) and "error" in answer:
             if str(answer["error"].get("type", "")).startswith("replay_"):
@@ -513,6 +534,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
                 self.wfile.write(self.chunk(b"", last=True))
                 latency = (time.monotonic() - started) * 1000
                 gw.keep(seq, endpoint, body, self.headers, resp.status, None, events, latency)
+                gw.trace(endpoint, request_key(endpoint, body), body, resp.status, events)
             else:
                 data = resp.read()
                 latency = (time.monotonic() - started) * 1000
@@ -522,6 +544,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
                 except ValueError:
                     response = data.decode("utf-8", errors="replace")
                 gw.keep(seq, endpoint, body, self.headers, resp.status, response, None, latency)
+                gw.trace(endpoint, request_key(endpoint, body), body, resp.status, response)
             kept = True
         finally:
             conn.close()
@@ -559,10 +582,12 @@ def serve(
     provenance: Mapping[str, Any] | None = None,
     timeout: float = 600.0,
     verbose: bool = False,
+    trace: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Serve until SIGINT/SIGTERM; then finish the fixture, write `summary` and return it."""
     gateway = Gateway(
-        mode, fixture, upstream, provenance=provenance, timeout=timeout, verbose=verbose
+        mode, fixture, upstream, provenance=provenance, timeout=timeout, verbose=verbose,
+        trace=trace,
     )
     server = GatewayServer((host, port), gateway)
     if threading.current_thread() is threading.main_thread():
@@ -621,6 +646,7 @@ def start_in_thread(
     provenance: Mapping[str, Any] | None = None,
     timeout: float = 600.0,
     verbose: bool = False,
+    trace: str | os.PathLike[str] | None = None,
 ) -> RunningGateway:
     """Start a gateway on a daemon thread (port 0 = any free port); `.url`, `.stop()`."""
     gateway = Gateway(
@@ -631,6 +657,7 @@ def start_in_thread(
         provenance=provenance,
         timeout=timeout,
         verbose=verbose,
+        trace=trace,
     )
     server = GatewayServer((host, port), gateway)
     # A short poll interval makes stop() quick (shutdown waits for the next poll).

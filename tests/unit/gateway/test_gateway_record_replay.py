@@ -375,3 +375,23 @@ def folded(family: str, events: list[dict[str, Any]]) -> Any:
     return folded_full(
         "messages", {"content": [blocks[i] for i in sorted(blocks)], "stop_reason": stop}
     )
+
+
+def test_trace_lists_every_answered_exchange_in_order(tmp_path: Path, upstream) -> None:
+    fx = tmp_path / "fx"
+    calls = all_calls()
+    record(fx, upstream, calls)
+    trace = tmp_path / "trace.jsonl"
+    with start_in_thread("replay", fx, environ={}, trace=trace) as gw:
+        for path, body in calls:
+            post(gw.url, path, body)
+        post(gw.url, calls[0][0], {"model": "never-recorded", "messages": []})
+    lines = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert [entry["n"] for entry in lines] == list(range(1, len(calls) + 2))
+    assert [entry["exchange"]["request"] for entry in lines[:-1]] == [b for _, b in calls]
+    assert lines[0]["exchange"]["response"]["choices"][0]["message"]["content"] == (
+        "reply 1 to: hello chat"
+    )
+    assert lines[1]["exchange"]["response"]["events"]  # streamed answers keep their events
+    assert lines[-1]["exchange"]["status"] == 400
+    assert lines[-1]["exchange"]["response"]["error"]["type"] == "replay_miss"
