@@ -154,9 +154,14 @@ class Gateway:
     def trace(self, endpoint: str, key: str, request: Any, status: int, answer: Any) -> None:
         if self._trace is None:
             return
+        usage = None
         if isinstance(answer, list):  # SSE events: keep the data, not the framing
-            answer = {"events": [getattr(e, "data", e) for e in answer]}
-        entry = {"endpoint": endpoint, "key": key, "status": status,
+            if status == 200:
+                usage = usage_of(assemble(ENDPOINTS[endpoint], answer))
+            answer = {"events": [e.get("data") if isinstance(e, dict) else e for e in answer]}
+        elif status == 200:
+            usage = usage_of(answer)
+        entry = {"endpoint": endpoint, "key": key, "status": status, "usage": usage,
                  "request": request, "response": answer}
         line = json.dumps(scrub(entry, self._secrets), sort_keys=True, default=str)
         with self._lock:

@@ -393,5 +393,7 @@ def test_trace_lists_every_answered_exchange_in_order(tmp_path: Path, upstream) 
         "reply 1 to: hello chat"
     )
     assert lines[1]["exchange"]["response"]["events"]  # streamed answers keep their events
+    assert lines[0]["exchange"]["usage"]["prompt_tokens"] == 7
+    assert lines[5]["exchange"]["usage"]["output_tokens"] == 6  # assembled from the stream
     assert lines[-1]["exchange"]["status"] == 400
     assert lines[-1]["exchange"]["response"]["error"]["type"] == "replay_miss"
