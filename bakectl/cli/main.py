@@ -8,6 +8,8 @@ import typer
 
 from bakectl import __version__
 from bakectl.cli import build, doctor, images, inspect, push
+from bakectl.cli import report as report_cli
+from bakectl.cli import run as run_cli
 
 app = typer.Typer(
     name="bakectl",
@@ -22,6 +24,11 @@ app.add_typer(inspect.app, name="list")
 app.add_typer(images.app, name="images")
 app.command("validate")(inspect.validate)
 app.command("doctor")(doctor.doctor)
+app.command("run")(run_cli.run)
+app.command("oracle")(run_cli.oracle)
+app.command("prune")(run_cli.prune)
+app.command("report")(report_cli.report)
+app.command("gate")(report_cli.gate)
 
 
 @app.command("version")

@@ -1,0 +1,204 @@
+"""A run before it runs: options, the validated spec (names, images, limits), the result.
+
+`prepare` checks the input and creates nothing; bad input raises UsageError
+there, before any file or docker object exists.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from bakectl.catalog import Agent, Benchmark, Task
+from bakectl.errors import UsageError
+from bakectl.render.renderer import ImageTarget, Renderer
+from bakectl.runner import docker_ops as ops
+from bakectl.runner.gateway_ctl import GatewayConfig
+from bakectl.runner.rundir import RunDir, new_run_id
+
+STATUSES = ("passed", "failed", "timeout", "error")
+# Names the runner sets for the agent; an agent.yaml `env:` entry cannot override them.
+RESERVED_ENV = frozenset(
+    {
+        "OPENAI_BASE_URL",
+        "ANTHROPIC_BASE_URL",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "BAKECTL_MODEL",
+        "BAKECTL_UPSTREAM_API_KEY",
+    }
+)
+_RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+
+
+@dataclass
+class RunOptions:
+    model: str | None = None
+    gateway: GatewayConfig | None = None  # None: no gateway, the agent gets no model URL
+    timeout_sec: float | None = None  # overrides task.toml [agent].timeout_sec
+    out_dir: Path = Path("runs")
+    build: bool = True  # build missing images; False: UsageError naming them
+    dry_run: bool = False  # print every command, run nothing that changes state
+    run_id: str | None = None  # default: new_run_id(...)
+    echo: TextIO | None = field(default_factory=lambda: sys.stderr)  # where `$ cmd` lines go
+
+
+@dataclass
+class TaskResult:
+    run_id: str
+    benchmark: str
+    task: str
+    agent: str
+    model: str | None
+    status: str  # passed | failed | timeout | error  ("dry-run" under --dry-run)
+    reward: float | None
+    passed: bool
+    message: str
+    run_dir: Path | None
+    duration_sec: float
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["run_dir"] = str(self.run_dir) if self.run_dir else None
+        data["duration_sec"] = round(self.duration_sec, 3)
+        return data
+
+    def line(self) -> str:
+        """arith/1 x oracle: passed reward=1.0 (12.3s) -> runs/<id>"""
+        out = f"{self.benchmark}/{self.task} x {self.agent}: {self.status}"
+        if self.reward is not None:
+            out += f" reward={_fmt(self.reward)}"
+        if self.message and self.status not in ("passed", "failed"):
+            out += f" [{self.message}]"
+        out += f" ({self.duration_sec:.1f}s)"
+        if self.run_dir:
+            out += f" -> {_display(self.run_dir)}"
+        return out
+
+
+@dataclass
+class RunSpec:
+    """A validated run, before anything is created."""
+
+    benchmark: Benchmark
+    task: Task
+    agent: Agent
+    eval_image: ImageTarget
+    gateway_image: ImageTarget | None
+    options: RunOptions
+    run_id: str
+    names: ops.Names
+    dir: RunDir
+    agent_timeout: float
+    verifier_timeout: float
+    cpus: float
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def targets(self) -> list[ImageTarget]:
+        return [self.eval_image] + ([self.gateway_image] if self.gateway_image else [])
+
+
+def _fmt(reward: float) -> str:
+    text = f"{reward:.4g}"
+    return text if any(c in text for c in ".en") else text + ".0"
+
+
+def _display(p: Path) -> str:
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        return str(p)
+
+
+# -- preparing ------------------------------------------------------------------------------
+
+
+def prepare(
+    renderer: Renderer, benchmark: str, task_id: str, agent: str, options: RunOptions
+) -> RunSpec:
+    """Validate the input and resolve images and names; creates nothing."""
+    catalog = renderer.catalog
+    bench = catalog.benchmark(benchmark)
+    task = catalog.task(benchmark, task_id)
+    ag = catalog.agent(agent)
+    if ag.spec.needs_solution and not (task.solution_dir / "solve.sh").is_file():
+        raise UsageError(
+            f"agent {agent!r} needs the task's solution, but {task.solution_dir}/solve.sh is missing",
+            "add solution/solve.sh to the task, or run another agent",
+        )
+    if options.timeout_sec is not None and options.timeout_sec <= 0:
+        raise UsageError(f"--timeout {options.timeout_sec:g} must be above 0", "e.g. --timeout 600")
+    run_id = options.run_id or new_run_id(bench.name, task.id, ag.name)
+    if not _RUN_ID_RE.match(run_id):
+        raise UsageError(f"run id {run_id!r} is not a valid docker name", "use [A-Za-z0-9_.-]")
+    rd = RunDir(options.out_dir.resolve() / run_id)
+    if rd.root.exists():
+        raise UsageError(f"run directory {rd.root} already exists", "pick another run id or --out")
+    env_limits = task.spec.environment
+    warnings: list[str] = []
+    cpus = env_limits.cpus
+    host_cpus = os.cpu_count() or 1
+    if cpus > host_cpus:
+        warnings.append(f"task asks for {cpus:g} CPUs; this host has {host_cpus}, using that")
+        cpus = float(host_cpus)
+    if env_limits.allow_internet:
+        warnings.append("task allows internet, but agents run offline (only the gateway is)")
+    for name in ag.spec.env:
+        if name in RESERVED_ENV:
+            warnings.append(
+                f"agent.yaml env {name!r} is set by the runner; the host value is not passed"
+            )
+    return RunSpec(
+        benchmark=bench,
+        task=task,
+        agent=ag,
+        eval_image=renderer.eval(bench, ag, task),
+        gateway_image=renderer.gateway() if options.gateway else None,
+        options=options,
+        run_id=run_id,
+        names=ops.Names(run_id),
+        dir=rd,
+        agent_timeout=options.timeout_sec or task.spec.agent.timeout_sec,
+        verifier_timeout=task.spec.verifier.timeout_sec,
+        cpus=cpus,
+        warnings=warnings,
+    )
+
+
+def _build_hint(renderer: Renderer, t: ImageTarget) -> str:
+    if t.kind != "eval":
+        return "drop --no-build and bakectl builds it first"
+    labels = t.labels
+    cmd = f"bakectl build eval {labels['dev.bakectl.benchmark']} --agent {labels['dev.bakectl.agent']}"
+    if "dev.bakectl.task" in labels:
+        cmd += f" --task-id {labels['dev.bakectl.task']}"
+    if renderer.vars.get("REGISTRY", "bakectl") != "bakectl":
+        cmd += f" --registry {renderer.vars['REGISTRY']}"
+    return f"build it: {cmd} (or drop --no-build)"
+
+
+def ensure_images(
+    renderer: Renderer, targets: list[ImageTarget], *, build: bool, dry_run: bool = False
+) -> None:
+    """Build the images that are missing (one bake graph), or fail naming them."""
+    from bakectl.engine.build import Builder, BuildOptions
+    from bakectl.engine.docker import local_images
+
+    have = local_images()
+    missing = [t for t in targets if t.image not in have]
+    if not missing:
+        return
+    if not build:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise UsageError(
+            f"image {missing[0].image} is not built{more}", _build_hint(renderer, missing[0])
+        )
+    Builder(renderer, BuildOptions(dry_run=dry_run)).build(missing)
+
+
+# -- running --------------------------------------------------------------------------------
