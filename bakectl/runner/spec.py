@@ -6,6 +6,7 @@ there, before any file or docker object exists.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
@@ -118,6 +119,30 @@ def _display(p: Path) -> str:
 # -- preparing ------------------------------------------------------------------------------
 
 
+def check_fixture_matches(fixture: Path | None, benchmark: str, task: str, agent: str) -> object:
+    """A fixture recorded for another benchmark, task or agent would only miss: say which.
+    Returns the model the fixture recorded (None when unknown)."""
+    from bakectl.gateway import read_provenance
+
+    if fixture is None:
+        return None
+    try:
+        prov = read_provenance(fixture)
+    except Exception:  # noqa: BLE001 - no or unreadable provenance: nothing to compare
+        return None
+    wanted = {"benchmark": benchmark, "task": task, "agent": agent}
+    for field, value in wanted.items():
+        recorded = prov.get(field)
+        if recorded is not None and str(recorded) != value:
+            raise UsageError(
+                f"--replay {fixture}: recorded for {field} {recorded!r}, this run is {field} "
+                f"{value!r}",
+                f"replay the fixture of {benchmark}/{task} x {agent}, or record one with "
+                "--record DIR --upstream URL",
+            )
+    return prov.get("model")
+
+
 def prepare(
     renderer: Renderer, benchmark: str, task_id: str, agent: str, options: RunOptions
 ) -> RunSpec:
@@ -131,6 +156,11 @@ def prepare(
             f"agent {agent!r} needs the task's solution, but {task.solution_dir}/solve.sh is missing",
             "add solution/solve.sh to the task, or run another agent",
         )
+    if options.gateway is not None and options.gateway.mode == "replay":
+        recorded_model = check_fixture_matches(options.gateway.fixture, bench.name, task.id, ag.name)
+        if options.model is None and isinstance(recorded_model, str):
+            # Replay is strict on the model too: default to the one the fixture recorded.
+            options = dataclasses.replace(options, model=recorded_model)
     if options.timeout_sec is not None and options.timeout_sec <= 0:
         raise UsageError(f"--timeout {options.timeout_sec:g} must be above 0", "e.g. --timeout 600")
     run_id = options.run_id or new_run_id(bench.name, task.id, ag.name)

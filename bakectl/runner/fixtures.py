@@ -1,0 +1,75 @@
+"""`bakectl fixtures check`: every replay fixture parses, says where it came from,
+and holds no secret (the gateway's own scrubbing rules plus a detect-secrets scan)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+REQUIRED_PROVENANCE = ("bakectl_version", "benchmark", "task", "agent", "model", "recorded_at")
+
+
+@dataclass
+class Problem:
+    where: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.what}"
+
+
+def find_fixtures(paths: list[Path]) -> list[Path]:
+    """Fixture directories (holding exchanges.jsonl) under the given paths."""
+    found: list[Path] = []
+    for p in paths:
+        if (p / "exchanges.jsonl").is_file():
+            found.append(p)
+        elif p.is_dir():
+            found.extend(sorted(f.parent for f in p.rglob("exchanges.jsonl")))
+    return found
+
+
+def _detect_secrets(files: list[Path]) -> list[Problem]:
+    # detect-secrets is the industry-standard scanner: its plugins know the key
+    # shapes of dozens of providers, which hand-written regexes would not.
+    from detect_secrets import SecretsCollection
+    from detect_secrets.settings import default_settings
+
+    problems = []
+    with default_settings():
+        collection = SecretsCollection()
+        for f in files:
+            collection.scan_file(str(f))
+    for filename, secret in collection:
+        problems.append(Problem(f"{filename}:{secret.line_number}",
+                                f"possible secret ({secret.type})"))
+    return problems
+
+
+def check_fixture(fixture: Path) -> list[Problem]:
+    from bakectl.gateway import FixtureError, load_exchanges, read_provenance, scan_for_secrets
+
+    problems: list[Problem] = []
+    try:
+        _, exchanges = load_exchanges(fixture)
+        if not exchanges:
+            problems.append(Problem(str(fixture), "no exchanges recorded"))
+    except FixtureError as exc:
+        problems.append(Problem(str(fixture), exc.message))
+    prov_path = fixture / "provenance.json"
+    if not prov_path.is_file():
+        problems.append(Problem(str(prov_path), "missing provenance.json"))
+    else:
+        try:
+            prov = read_provenance(fixture)
+        except Exception as exc:  # noqa: BLE001 - report, keep checking the others
+            problems.append(Problem(str(prov_path), f"unreadable: {exc}"))
+        else:
+            missing = [k for k in REQUIRED_PROVENANCE if prov.get(k) in (None, "")]
+            if missing:
+                problems.append(Problem(str(prov_path), f"provenance lacks {', '.join(missing)}"))
+    for finding in scan_for_secrets(fixture):
+        problems.append(Problem(f"{finding.file}:{finding.line}", f"secret ({finding.rule})"))
+    files = sorted(p for p in fixture.rglob("*") if p.is_file())
+    problems.extend(_detect_secrets(files))
+    return problems
