@@ -15,10 +15,13 @@ deps:
 bootstrap: deps
 	$(BAKECTL) images bootstrap
 
+# The main job on the example catalog: offline, replayed, no API key.
 demo: setup
 	$(BAKECTL) validate
 	$(BAKECTL) build all
 	$(BAKECTL) list images
+	$(BAKECTL) run arith --agent chat --task-id 1 --replay tests/fixtures/arith/1-chat
+	$(BAKECTL) oracle terminal-tasks --all
 
 test: setup
 	$(PYTHON) -m pytest -q -ra
