@@ -131,11 +131,11 @@ def check_fixture_matches(fixture: Path | None, benchmark: str, task: str, agent
     except Exception:  # noqa: BLE001 - no or unreadable provenance: nothing to compare
         return None
     wanted = {"benchmark": benchmark, "task": task, "agent": agent}
-    for field, value in wanted.items():
-        recorded = prov.get(field)
+    for what, value in wanted.items():
+        recorded = prov.get(what)
         if recorded is not None and str(recorded) != value:
             raise UsageError(
-                f"--replay {fixture}: recorded for {field} {recorded!r}, this run is {field} "
+                f"--replay {fixture}: recorded for {what} {recorded!r}, this run is {what} "
                 f"{value!r}",
                 f"replay the fixture of {benchmark}/{task} x {agent}, or record one with "
                 "--record DIR --upstream URL",
