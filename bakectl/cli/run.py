@@ -17,9 +17,41 @@ NoBuild = Annotated[
 
 
 def run(
-    benchmark: Annotated[str, typer.Argument(help="Benchmark id.")],
-    agent: Annotated[str, typer.Option("--agent", "-a", help="Agent id.")],
-    task_id: Annotated[str, typer.Option("--task-id", "-t", help="Task id.")],
+    benchmark: Annotated[
+        str | None, typer.Argument(help="Benchmark id (not with --bundle).")
+    ] = None,
+    agent: Annotated[str | None, typer.Option("--agent", "-a", help="Agent id.")] = None,
+    task_id: Annotated[
+        str | None, typer.Option("--task-id", "-t", help="One task id: a single run.")
+    ] = None,
+    tasks: Annotated[
+        str | None,
+        typer.Option(
+            "--tasks",
+            help="A batch: 'all', 'id,id,...' or '@FILE' (one id a line). "
+            "Writes <out>/<batch_id>/.",
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-n", help="Batch: tasks running at once.")
+    ] = 1,
+    attempts: Annotated[
+        int,
+        typer.Option(
+            "--attempts", "-k", help="Batch: attempts per task; only transient faults retry."
+        ),
+    ] = 1,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            help="Continue this batch directory: keep finished tasks, rerun error ones.",
+        ),
+    ] = None,
+    replay_dir: Annotated[
+        Path | None,
+        typer.Option("--replay-dir", help="Batch: task T replays the fixture DIR/T/ (offline)."),
+    ] = None,
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Model name, given to the agent.")
     ] = None,
@@ -46,11 +78,100 @@ def run(
     no_build: NoBuild = False,
     registry: Registry = None,
     dry_run: DryRun = False,
+    bundle: Annotated[
+        Path | None,
+        typer.Option("--bundle", help="Rebuild the images from this bundle alone and rerun it."),
+    ] = None,
+    agent_cmd: Annotated[
+        str | None,
+        typer.Option("--agent-cmd", help="Run this command on the host as the agent (bash -c)."),
+    ] = None,
 ) -> None:
-    """Run one task with one agent; the verifier scores it. Writes <out>/<run_id>/.
+    """Run tasks with one agent; the verifier scores each.
 
-    Exit 0 when the task was scored (passed or failed), 1 on error or timeout.
+    --task-id T: one run, into <out>/<run_id>/. Exit 0 when the task was
+    scored (passed or failed), 1 on error or timeout.
+
+    --tasks all|ID,ID|@FILE, or --resume DIR: a batch, -n tasks at a time,
+    into <out>/<batch_id>/ (batch.json, tasks/<task>/attempt-<k>/, summary.json).
+    Exit 1 when any task ended in error or invalid, 0 otherwise, 130 when
+    interrupted (continue it with --resume).
     """
+    if bundle is not None or agent_cmd is not None:
+        from bakectl.cli.bundle import run_special
+
+        run_special(
+            bundle_dir=bundle,
+            agent_cmd=agent_cmd,
+            benchmark=benchmark,
+            agent=agent,
+            task_id=task_id,
+            batch_flags={
+                "--tasks": tasks,
+                "--resume": resume,
+                "--replay-dir": replay_dir,
+                "-n": concurrency,
+                "-k": attempts,
+            },
+            model=model,
+            replay=replay,
+            record=record,
+            upstream=upstream,
+            timeout=timeout,
+            out=out,
+            no_build=no_build,
+            registry=registry,
+            dry_run=dry_run,
+        )
+        return
+    if benchmark is None or agent is None:
+        from bakectl.errors import UsageError
+
+        raise UsageError(
+            "pass a benchmark and --agent (or --bundle DIR, or --agent-cmd CMD)",
+            "e.g. bakectl run arith --agent oracle --task-id 1",
+        )
+    from bakectl.errors import UsageError
+    from bakectl.runner.batch import check_limits
+
+    check_limits(concurrency, attempts)
+    if tasks is not None or resume is not None:
+        if task_id is not None and tasks is not None:
+            raise UsageError(
+                "--task-id and --tasks exclude each other",
+                f"one run: --task-id {task_id}; a batch: --tasks {task_id},...",
+            )
+        _run_batch(
+            benchmark,
+            agent,
+            task_ids=[task_id] if task_id is not None else None,
+            tasks=tasks,
+            resume=resume,
+            concurrency=concurrency,
+            attempts=attempts,
+            model=model,
+            replay=replay,
+            replay_dir=replay_dir,
+            record=record,
+            upstream=upstream,
+            timeout=timeout,
+            out=out,
+            no_build=no_build,
+            registry=registry,
+            dry_run=dry_run,
+        )
+        return
+    if task_id is None:
+        raise UsageError(
+            "which tasks? pass --task-id T (one run) or --tasks all|ID,ID|@FILE (a batch)",
+            f"e.g. bakectl run {benchmark} --agent {agent} --tasks all -n 4",
+        )
+    if attempts != 1 or replay_dir is not None:
+        flag = "-k" if attempts != 1 else "--replay-dir"
+        raise UsageError(
+            f"{flag} applies to a batch",
+            f"run a batch of one: --tasks {task_id} instead of --task-id {task_id}",
+        )
     from bakectl.runner import GatewayConfig, RunOptions, run_task
 
     gateway = GatewayConfig.from_flags(replay, record, upstream)
@@ -67,6 +188,85 @@ def run(
         return
     print(result.line(), flush=True)
     if result.status not in ("passed", "failed"):
+        raise typer.Exit(1)
+
+
+def _run_batch(
+    benchmark: str,
+    agent: str,
+    *,
+    task_ids: list[str] | None,
+    tasks: str | None,
+    resume: Path | None,
+    concurrency: int,
+    attempts: int,
+    model: str | None,
+    replay: Path | None,
+    replay_dir: Path | None,
+    record: Path | None,
+    upstream: str | None,
+    timeout: float | None,
+    out: Path,
+    no_build: bool,
+    registry: str | None,
+    dry_run: bool,
+) -> None:
+    import sys
+    from collections import Counter
+
+    from bakectl.runner.batch import (
+        STATUSES,
+        BatchInterrupted,
+        Progress,
+        batch_gateway,
+        new_batch_id,
+        resolve_task_ids,
+        run_rollouts,
+    )
+
+    renderer = setup(registry)
+    if tasks is not None:
+        task_ids = resolve_task_ids(renderer.catalog, benchmark, tasks)
+    gateway = batch_gateway(replay=replay, replay_dir=replay_dir, record=record, upstream=upstream)
+    batch_id = None if resume is not None else new_batch_id(benchmark, agent)
+    batch_dir = resume if resume is not None else out / str(batch_id)
+
+    def report(results, what: str) -> None:
+        counts = Counter(r.status for r in results)
+        parts = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s]) or "none finished"
+        print(f"batch {batch_dir.name}: {len(results)} tasks {what}: {parts} -> {batch_dir}")
+
+    try:
+        results = run_rollouts(
+            renderer,
+            benchmark,
+            task_ids or [],
+            agent,
+            model=model,
+            gateway=gateway,
+            n_concurrent=concurrency,
+            attempts=attempts,
+            out_dir=out,
+            batch_id=batch_id,
+            resume=resume,
+            build=not no_build,
+            timeout_sec=timeout,
+            progress=None if dry_run else Progress(),
+            command=["bakectl", *sys.argv[1:]],
+            dry_run=dry_run,
+        )
+    except BatchInterrupted as exc:
+        report(exc.results, "finished before the interrupt")
+        print(
+            f"bakectl: interrupted; continue: bakectl run {benchmark} --agent {agent} "
+            f"--resume {batch_dir}",
+            file=sys.stderr,
+        )
+        raise typer.Exit(130) from None
+    if dry_run:
+        return
+    report(results, "done")
+    if any(r.status in ("error", "invalid") for r in results):
         raise typer.Exit(1)
 
 
