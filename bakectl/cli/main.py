@@ -7,7 +7,8 @@ import sys
 import typer
 
 from bakectl import __version__
-from bakectl.cli import build, doctor, images, inspect, push
+from bakectl.cli import build, doctor, fixtures, gateway, images, inspect, push
+from bakectl.cli import bundle as bundle_cli
 from bakectl.cli import report as report_cli
 from bakectl.cli import run as run_cli
 
@@ -22,11 +23,15 @@ app.add_typer(build.app, name="build")
 app.add_typer(push.app, name="push")
 app.add_typer(inspect.app, name="list")
 app.add_typer(images.app, name="images")
+app.add_typer(fixtures.app, name="fixtures")
+app.add_typer(gateway.app, name="gateway")
 app.command("validate")(inspect.validate)
 app.command("doctor")(doctor.doctor)
 app.command("run")(run_cli.run)
 app.command("oracle")(run_cli.oracle)
 app.command("prune")(run_cli.prune)
+app.command("score")(bundle_cli.score)
+app.command("bundle")(bundle_cli.bundle)
 app.command("report")(report_cli.report)
 app.command("gate")(report_cli.gate)
 

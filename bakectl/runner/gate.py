@@ -107,18 +107,21 @@ def _increase(run: float, base: float) -> float | None:
     """Percent increase; None when the baseline is 0 and the run is not (no ratio)."""
     if base == 0:
         return 0.0 if run == 0 else None
-    return (run / base - 1) * 100
+    # Compared as shown: 220 tokens against 200 is +10 %, not +10.000000000000009 %.
+    return round((run / base - 1) * 100, 6)
 
 
 def _increase_check(name: str, what: str, run: float, base: float, limit: float, n: int):
     if n == 0:
-        return _check(name, None, limit, False, "percent", f"no task has a {what} on both sides")
+        return _check(
+            name, None, limit, False, "percent", f"no paired task has {what} on both sides"
+        )
     value = _increase(run, base)
     if value is None:
         return _check(
-            name, None, limit, False, "percent", f"baseline {what} is 0, run {what} is {run:g}"
+            name, None, limit, False, "percent", f"baseline {what} is 0, run {what} is {run:,.0f}"
         )
-    detail = f"{what}: run {run:g}, baseline {base:g} over {n} paired tasks"
+    detail = f"{what}: run {run:,.0f}, baseline {base:,.0f} over {n} paired tasks"
     if run == 0 and base == 0:
         detail = f"no {what} recorded on either side ({n} paired tasks)"
     return _check(name, value, limit, value <= limit, "percent", detail)
@@ -133,7 +136,8 @@ def evaluate(run: Path, baseline: Path, thresholds: Thresholds) -> dict:
             "e.g. --min-pass-rate 0.8, --max-pass-rate-drop 0.05, --max-token-increase 10,"
             " --max-runtime-increase 20",
         )
-    s_run, s_base = summarize(run), summarize(baseline)
+    s_run = summarize(run, wall_time=False)
+    s_base = summarize(baseline, wall_time=False)
     if s_run.get("benchmark") != s_base.get("benchmark"):
         raise UsageError(
             f"baseline is for benchmark {s_base.get('benchmark')}, "
@@ -147,7 +151,8 @@ def evaluate(run: Path, baseline: Path, thresholds: Thresholds) -> dict:
     only_base = [t for t in rows_base if t not in rows_run]
     missing_run = [t for t in both if rows_run[t]["status"] == MISSING]
     missing_base = [t for t in both if rows_base[t]["status"] == MISSING]
-    with_results = [t for t in both if t not in missing_run and t not in missing_base]
+    gone = set(missing_run) | set(missing_base)
+    with_results = [t for t in both if t not in gone]
     timed = [
         t
         for t in with_results
@@ -155,7 +160,7 @@ def evaluate(run: Path, baseline: Path, thresholds: Thresholds) -> dict:
     ]
 
     def rate(rows: dict[str, dict]) -> float | None:
-        return sum(rows[t]["passed"] for t in both) / len(both) if both else None
+        return round(sum(rows[t]["passed"] for t in both) / len(both), 6) if both else None
 
     def tokens(rows: dict[str, dict]) -> int:
         return sum(rows[t]["tokens_in"] + rows[t]["tokens_out"] for t in with_results)
@@ -187,7 +192,7 @@ def evaluate(run: Path, baseline: Path, thresholds: Thresholds) -> dict:
                 t.min_pass_rate,
                 pr is not None and pr >= t.min_pass_rate,
                 "fraction",
-                f"{s_run['passed']} of {s_run['coverage']['tasks']} tasks passed (minimum)",
+                f"{s_run['passed']} of {s_run['coverage']['tasks']} tasks passed",
             )
         )
     if t.max_pass_rate_drop is not None:
@@ -204,13 +209,13 @@ def evaluate(run: Path, baseline: Path, thresholds: Thresholds) -> dict:
                 )
             )
         else:
-            drop = r_base - r_run
+            drop = round(r_base - r_run, 6)
             checks.append(
                 _check(
                     "pass_rate_drop",
                     drop,
                     t.max_pass_rate_drop,
-                    drop <= t.max_pass_rate_drop + 1e-12,
+                    drop <= t.max_pass_rate_drop,
                     "fraction",
                     f"paired over {len(both)} tasks: baseline {r_base:.4f}, run {r_run:.4f}",
                 )
@@ -230,7 +235,7 @@ def evaluate(run: Path, baseline: Path, thresholds: Thresholds) -> dict:
         checks.append(
             _increase_check(
                 "runtime_increase",
-                "runtime_sec",
+                "seconds",
                 paired_metrics["run"]["runtime_sec"],
                 paired_metrics["baseline"]["runtime_sec"],
                 t.max_runtime_increase,

@@ -41,8 +41,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bakectl.errors import UsageError
-from bakectl.runner.rundir import write_json
+from bakectl.errors import BakectlError, UsageError
 
 SUMMARY_KIND = "bakectl-summary"
 SUMMARY_VERSION = 1
@@ -64,7 +63,6 @@ ROW_FIELDS = (
 _ATTEMPT_RE = re.compile(r"^attempt-(\d+)$")
 _WRAPPED_PREFIX = re.compile(rb'^\{"n":\s*\d+,\s*"exchange":\s*\{')
 _DECODER = json.JSONDecoder()
-_COLON_RE = re.compile(r"\s*:\s*")
 
 
 # -- finding runs -----------------------------------------------------------------------------
@@ -114,20 +112,30 @@ def _load_batch(root: Path) -> dict:
     tasks = batch.get("tasks")
     if not isinstance(tasks, list) or not all(isinstance(t, str | int) for t in tasks):
         raise UsageError(f"{path}: 'tasks' is not a list of task ids", "is the batch complete?")
+    for t in tasks:
+        t = str(t)
+        if not t or t in (".", "..") or "/" in t or "\\" in t:
+            raise UsageError(f"{path}: task id {t!r} is not a directory name", "fix batch.json")
     return batch
 
 
 def _attempt_dirs(task_dir: str) -> list[str]:
-    """attempt-1, attempt-2, ... in numeric order (attempt-10 after attempt-9)."""
+    """attempt-1, attempt-2, ... in numeric order (attempt-10 after attempt-9).
+
+    Attempts are numbered from 1 without gaps, so the common case, attempt-1 alone, is found
+    with two stats; anything else is listed."""
+    first, second = task_dir + "/attempt-1", task_dir + "/attempt-2"
+    if not os.path.isdir(second) and os.path.isdir(first):
+        return [first]
     try:
-        with os.scandir(task_dir) as it:
-            found = []
-            for entry in it:
-                m = _ATTEMPT_RE.match(entry.name)
-                if m and entry.is_dir():
-                    found.append((int(m.group(1)), entry.path))
-    except (FileNotFoundError, NotADirectoryError):
+        names = os.listdir(task_dir)
+    except OSError:
         return []
+    found = []
+    for name in names:
+        m = _ATTEMPT_RE.match(name)
+        if m and os.path.isdir(task_dir + "/" + name):
+            found.append((int(m.group(1)), task_dir + "/" + name))
     found.sort()
     return [p for _, p in found]
 
@@ -135,13 +143,64 @@ def _attempt_dirs(task_dir: str) -> list[str]:
 # -- reading one attempt ----------------------------------------------------------------------
 
 
+_CHUNK = 1 << 16
+
+
+def _read_bytes(path: str) -> bytes | None:
+    """The file's bytes, None when it cannot be read. os.read is markedly cheaper than
+    open() for the 30,000 small files of a big batch."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        data = os.read(fd, _CHUNK)
+        if len(data) < _CHUNK:
+            return data
+        parts = [data]
+        while chunk := os.read(fd, 1 << 20):
+            parts.append(chunk)
+        return b"".join(parts)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def _read_json(path: str) -> Any:
     """The parsed file; None when it is absent or not JSON (a run killed mid-write)."""
-    try:
-        with open(path, "rb") as fh:
-            return json.loads(fh.read())
-    except (OSError, ValueError):
+    data = _read_bytes(path)
+    if data is None:
         return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
+
+
+# run.json is written with indent=2 and a flat "timings" object: at two spaces of indent a
+# key is top-level (strings hold no raw newline), so this finds it without parsing the
+# command records. Any other layout is parsed in full.
+_TIMINGS_RE = re.compile(rb'\n  "timings": (\{[^{}]*\})')
+
+
+def _run_timings(path: str) -> dict[str, float]:
+    data = _read_bytes(path)
+    if not data:
+        return {}
+    timings: Any = None
+    m = _TIMINGS_RE.search(data)
+    try:
+        if m:
+            timings = json.loads(m.group(1))
+        else:
+            run = json.loads(data)
+            timings = run.get("timings") if isinstance(run, dict) else None
+    except ValueError:
+        return {}
+    if not isinstance(timings, dict):
+        return {}
+    return {k: float(v) for k, v in timings.items() if _number(v) is not None}
 
 
 def _int(v: Any) -> int:
@@ -161,25 +220,21 @@ def _usage_tokens(usage: Any) -> tuple[int, int]:
 
 
 def _line_usage(line: bytes) -> Any:
-    """An exchange line's usage. Fast path: both writers put "usage" last in the exchange
-    (the fixture writes it last; the gateway's --trace sorts keys), so the last "usage" key
-    is the exchange's when what follows its value is only the closing braces. Anything else
-    is parsed in full."""
+    """A (stripped) exchange line's usage. Fast path: both writers put "usage" last in the
+    exchange (the fixture writes it last; the gateway's --trace sorts keys), so the value
+    runs from the last "usage" key to the closing brace(s) of the line; when exactly that
+    text parses as one JSON value, it belongs to the exchange object. Else: a full parse."""
     i = line.rfind(b'"usage"')
     if i < 0:
         return None  # no usage anywhere on the line
-    tail = line[i + 7 :].decode("utf-8", "replace")
-    m = _COLON_RE.match(tail)
-    if m:
-        try:
-            value, end = _DECODER.raw_decode(tail, m.end())
-        except ValueError:
-            end = -1
-        if end >= 0:
-            rest = tail[end:].strip()
-            wrapped = _WRAPPED_PREFIX.match(line) is not None
-            if rest == ("}}" if wrapped else "}") and line.startswith(b"{"):
-                return value
+    j = line.find(b":", i + 7)
+    if j > 0 and not line[i + 7 : j].strip():
+        wrapped = _WRAPPED_PREFIX.match(line) is not None
+        if line.endswith(b"}}" if wrapped else b"}"):
+            try:
+                return _DECODER.decode(line[j + 1 : -2 if wrapped else -1].decode())
+            except ValueError:  # UnicodeDecodeError too
+                pass
     try:
         data = json.loads(line)
     except ValueError:
@@ -190,22 +245,36 @@ def _line_usage(line: bytes) -> Any:
     return (ex if isinstance(ex, dict) else data).get("usage")
 
 
+_SLURP_MAX = 1 << 20  # traces up to 1 MiB are read at once; larger ones line by line
+
+
 def _trace_tokens(path: str) -> tuple[int, int, int]:
-    """(input, output, exchanges) of a trace.jsonl, streamed line by line."""
+    """(input, output, exchanges) of a trace.jsonl; a big one is streamed line by line."""
     tin = tout = n = 0
     try:
-        fh = open(path, "rb")
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return 0, 0, 0
-    with fh:
-        for line in fh:
+    try:
+        size = os.fstat(fd).st_size
+        if size <= _SLURP_MAX:  # read what is there now (a live trace may grow)
+            lines: Any = os.read(fd, size + 1).split(b"\n")
+        else:
+            lines = io.BufferedReader(io.FileIO(fd, closefd=False), 1 << 16)
+        for line in lines:
             line = line.strip()
             if not line:
                 continue
             n += 1
-            a, b = _usage_tokens(_line_usage(line))
-            tin += a
-            tout += b
+            usage = _line_usage(line)
+            if usage.__class__ is dict:
+                a, b = _usage_tokens(usage)
+                tin += a
+                tout += b
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
     return tin, tout, n
 
 
@@ -215,27 +284,115 @@ def _number(v: Any) -> float | None:
     return float(v) if math.isfinite(v) else None
 
 
-class _Attempt:
-    __slots__ = ("result", "run", "tokens_in", "tokens_out", "exchanges", "timings", "duration")
+Job = tuple[str | None, list[str] | None]  # (task dir to list, or the attempt dirs themselves)
+# One task as read: (attempts, last attempt's dir name, status, reward, message, tokens in,
+# tokens out, exchanges, duration); status None = the last attempt has no result.json.
+TaskRead = tuple[int, str | None, str | None, Any, str, int, int, int, float | None]
+Timings = tuple[dict[str, float], dict[str, int]]  # per key: sum, number of attempts
 
-    def __init__(self, d: str) -> None:
-        self.result = _read_json(os.path.join(d, "result.json"))
-        if not isinstance(self.result, dict):
-            self.result = None
-        self.run = _read_json(os.path.join(d, "run.json"))
-        if not isinstance(self.run, dict):
-            self.run = None
-        self.tokens_in, self.tokens_out, self.exchanges = _trace_tokens(
-            os.path.join(d, "trace.jsonl")
-        )
-        timings = self.run.get("timings") if self.run else None
-        self.timings: dict[str, float] = {}
-        if isinstance(timings, dict):
-            self.timings = {k: float(v) for k, v in timings.items() if _number(v) is not None}
-        duration = _number(self.result.get("duration_sec")) if self.result else None
-        if duration is None:
-            duration = _number(self.timings.get("total"))
-        self.duration = duration
+
+def _read_task(job: Job, timing_sum: dict[str, float] | None, timing_n: dict[str, int]) -> TaskRead:
+    """Read one task's attempts. The last attempt's result.json gives the outcome; tokens,
+    duration and run.json timings add up over all attempts. Timings go into timing_sum and
+    timing_n; with timing_sum None, run.json is read only for a result without a duration."""
+    task_dir, dirs = job
+    if dirs is None:
+        dirs = _attempt_dirs(task_dir or "")
+    tin = tout = ex = 0
+    duration: float | None = None
+    result: dict | None = None
+    for d in dirs:
+        data = _read_json(d + "/result.json")
+        result = data if isinstance(data, dict) else None
+        a, b, n = _trace_tokens(d + "/trace.jsonl")
+        tin += a
+        tout += b
+        ex += n
+        seconds = _number(result.get("duration_sec")) if result else None
+        if timing_sum is not None or seconds is None:
+            timings = _run_timings(d + "/run.json")
+            if seconds is None:
+                seconds = timings.get("total")
+            if timing_sum is not None:
+                for k, v in timings.items():
+                    timing_sum[k] = timing_sum.get(k, 0.0) + v
+                    timing_n[k] = timing_n.get(k, 0) + 1
+        if seconds is not None:
+            duration = (duration or 0.0) + seconds
+    last = os.path.basename(dirs[-1]) if dirs else None
+    if result is None:
+        return (len(dirs), last, None, None, "", tin, tout, ex, duration)
+    status = result.get("status")
+    message = result.get("message")
+    return (
+        len(dirs),
+        last,
+        str(status) if status else "error",
+        result.get("reward"),
+        str(message) if message else "",
+        tin,
+        tout,
+        ex,
+        duration,
+    )
+
+
+def _read_chunk(args: tuple[list[Job], bool]) -> tuple[list[TaskRead], Timings]:
+    jobs, with_timings = args
+    timing_sum: dict[str, float] | None = {} if with_timings else None
+    timing_n: dict[str, int] = {}
+    reads = [_read_task(j, timing_sum, timing_n) for j in jobs]
+    return reads, (timing_sum or {}, timing_n)
+
+
+PARALLEL_MIN_TASKS = 2000  # below this, one process is as fast as forking workers
+MAX_WORKERS = 8
+
+
+def _workers(n_tasks: int) -> int:
+    """Worker processes for reading n_tasks: fork only where it is safe and worth it."""
+    import threading
+
+    if n_tasks < PARALLEL_MIN_TASKS or not hasattr(os, "fork"):
+        return 1
+    if threading.active_count() > 1:  # forking a threaded process can deadlock the child
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cpus or 1, MAX_WORKERS, n_tasks // (PARALLEL_MIN_TASKS // 2)))
+
+
+def _quiet_worker() -> None:
+    """Ctrl-C is the parent's to handle (it ends the pool); a worker prints no traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _read_tasks(jobs: list[Job], with_timings: bool) -> tuple[list[TaskRead], Timings]:
+    """Each task as read, in order, and the timings summed; big batches are read by forked
+    worker processes (reading and parsing is CPU-bound Python, so threads would not help)."""
+    workers = _workers(len(jobs))
+    if workers <= 1:
+        return _read_chunk((jobs, with_timings))
+    import multiprocessing
+
+    size = -(-len(jobs) // workers)
+    chunks = [(jobs[i : i + size], with_timings) for i in range(0, len(jobs), size)]
+    try:
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(len(chunks), initializer=_quiet_worker) as pool:
+            parts = pool.map(_read_chunk, chunks)
+    except OSError:  # no processes to be had: read them here
+        return _read_chunk((jobs, with_timings))
+    reads: list[TaskRead] = []
+    timing_sum: dict[str, float] = {}
+    timing_n: dict[str, int] = {}
+    for part, (sums, counts) in parts:
+        reads += part
+        for k, v in sums.items():
+            timing_sum[k] = timing_sum.get(k, 0.0) + v
+            timing_n[k] = timing_n.get(k, 0) + counts[k]
+    return reads, (timing_sum, timing_n)
 
 
 # -- error kinds ------------------------------------------------------------------------------
@@ -282,7 +439,7 @@ def _round(v: float | None, digits: int) -> float | None:
     return None if v is None else round(v, digits)
 
 
-def _task_run_as_batch(root: Path) -> tuple[dict, list[tuple[str, list[str]]]]:
+def _task_run_as_batch(root: Path) -> tuple[dict, list[str], list]:
     result = _read_json(str(root / "result.json"))
     run = _read_json(str(root / "run.json"))
     result = result if isinstance(result, dict) else {}
@@ -320,55 +477,47 @@ def _task_run_as_batch(root: Path) -> tuple[dict, list[tuple[str, list[str]]]]:
             "image_digests": digests,
         },
     }
-    return batch, [(task, [str(root)])]
+    return batch, [task], [(None, [str(root)])]
 
 
-def summarize(batch_dir: Path) -> dict:
-    """The summary of a batch directory, or of a single task run directory (a batch of one)."""
+def summarize(batch_dir: Path, *, wall_time: bool = True) -> dict:
+    """The summary of a batch directory, or of a single task run directory (a batch of one).
+
+    wall_time=False skips run.json (its "wall_time" is then empty): the gate needs per-task
+    durations only, and result.json has them."""
     root = Path(batch_dir)
     source = run_kind(root)
     if source == "batch":
         batch = _load_batch(root)
         tasks_dir = os.path.join(str(root), "tasks")
         ids = list(dict.fromkeys(str(t) for t in batch["tasks"]))
-        layout = [(t, _attempt_dirs(os.path.join(tasks_dir, t))) for t in ids]
+        jobs: list[tuple[str | None, list[str] | None]] = [
+            (os.path.join(tasks_dir, t), None) for t in ids
+        ]
     else:
-        batch, layout = _task_run_as_batch(root)
+        batch, ids, jobs = _task_run_as_batch(root)
 
     rows: list[dict] = []
     by_status: dict[str, int] = {}
     by_kind: dict[str, int] = {}
-    timing_sum: dict[str, float] = {}
-    timing_n: dict[str, int] = {}
     passed = scored = errored = missing = 0
     reward_sum = 0.0
     tokens_in = tokens_out = exchanges = attempts_total = retried = 0
 
-    for task, dirs in layout:
-        attempts = [_Attempt(d) for d in dirs]
-        attempts_total += len(attempts)
-        retried += len(attempts) > 1
-        t_in = t_out = 0
-        duration: float | None = None
-        for a in attempts:
-            t_in += a.tokens_in
-            t_out += a.tokens_out
-            exchanges += a.exchanges
-            for k, v in a.timings.items():
-                timing_sum[k] = timing_sum.get(k, 0.0) + v
-                timing_n[k] = timing_n.get(k, 0) + 1
-            if a.duration is not None:
-                duration = (duration or 0.0) + a.duration
+    reads, (timing_sum, timing_n) = _read_tasks(jobs, wall_time)
+    for task, (n_att, last_dir, status, reward, message, t_in, t_out, ex, duration) in zip(
+        ids, reads, strict=True
+    ):
+        attempts_total += n_att
+        retried += n_att > 1
         tokens_in += t_in
         tokens_out += t_out
-        last = attempts[-1].result if attempts else None
-        if last is None:
-            status, reward, message = MISSING, None, _missing_why(dirs)
+        exchanges += ex
+        if status is None:
+            status = MISSING
+            message = f"{last_dir} has no readable result.json" if last_dir else "never started"
             missing += 1
-        else:
-            status = str(last.get("status") or "error")
-            reward = _number(last.get("reward"))
-            message = str(last.get("message") or "")
+        reward = _number(reward)
         by_status[status] = by_status.get(status, 0) + 1
         if status in ERROR_STATUSES:
             errored += 1
@@ -385,7 +534,7 @@ def summarize(batch_dir: Path) -> dict:
                 "status": status,
                 "reward": reward,
                 "passed": ok,
-                "attempts": len(attempts),
+                "attempts": n_att,
                 "tokens_in": t_in,
                 "tokens_out": t_out,
                 "duration_sec": _round(duration, 3),
@@ -429,17 +578,42 @@ def summarize(batch_dir: Path) -> dict:
     }
 
 
-def _missing_why(dirs: list[str]) -> str:
-    if not dirs:
-        return "never started"
-    return f"{os.path.basename(dirs[-1])} has no readable result.json"
+def dumps(data: dict, list_keys: tuple[str, ...] = ("tasks",)) -> str:
+    """JSON of a summary: indented, but the long lists under list_keys hold one compact
+    object per line. Same content as json.dumps(indent=2), and a fifth of the time (the
+    indenting encoder is pure Python)."""
+    head = {k: v for k, v in data.items() if k not in list_keys}
+    text = json.dumps(head, indent=2, default=str)
+    parts = []
+    for key in list_keys:
+        if key not in data:
+            continue
+        items = data[key]
+        if not items:
+            parts.append(f"  {json.dumps(key)}: []")
+            continue
+        body = ",\n".join("    " + json.dumps(item, default=str) for item in items)
+        parts.append(f"  {json.dumps(key)}: [\n{body}\n  ]")
+    if not parts:
+        return text
+    if text == "{}":
+        return "{\n" + ",\n".join(parts) + "\n}"
+    return text[:-2] + ",\n" + ",\n".join(parts) + "\n}"
 
 
 def write_summary(batch_dir: Path) -> Path:
     """summarize() into <batch_dir>/summary.json, atomically; returns its path."""
     root = Path(batch_dir)
     path = root / "summary.json"
-    write_json(path, summarize(root))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(dumps(summarize(root)) + "\n", encoding="utf-8")
+        tmp.replace(path)  # atomic: a reader never sees half a file
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise BakectlError(
+            f"could not write {path}: {exc}", "is the run directory writable?"
+        ) from None
     return path
 
 
@@ -472,6 +646,9 @@ def run_label(s: dict) -> str:
     )
 
 
+_PHASE_ORDER = ("setup", "agent", "verifier", "cleanup", "total")
+
+
 def headline(s: dict) -> dict[str, str]:
     """The summary block as label -> text, shared by the table and markdown formats."""
     cov = s["coverage"]
@@ -491,10 +668,10 @@ def headline(s: dict) -> dict[str, str]:
         ),
     }
     wall = s["wall_time"]
-    keys = sorted(wall, key=lambda k: (k == "total", k))
+    order = {k: i for i, k in enumerate(_PHASE_ORDER)}
+    keys = sorted(wall, key=lambda k: (k == "total", order.get(k, len(order))))
     lines["wall time"] = (
-        "  ".join(f"{k} {wall[k]['sum']:.1f}s (mean {wall[k]['mean']:.1f}s)" for k in keys)
-        or "-"
+        "  ".join(f"{k} {wall[k]['sum']:.1f}s (mean {wall[k]['mean']:.1f}s)" for k in keys) or "-"
     )
     st = s["errors"]["by_status"]
     lines["statuses"] = "  ".join(f"{k} {v}" for k, v in st.items()) or "-"
@@ -641,7 +818,10 @@ _MULTI_HEADER = [
 
 def _multi_parts(names: list[str], summaries: list[dict]) -> tuple[list, list, list]:
     """The per-run summary rows and the side-by-side rows; runs are columns #1, #2, ..."""
-    top = [[f"#{i + 1}", n, *_summary_line(s)] for i, (n, s) in enumerate(zip(names, summaries))]
+    top = [
+        [f"#{i + 1}", n, *_summary_line(s)]
+        for i, (n, s) in enumerate(zip(names, summaries, strict=True))
+    ]
     cols = [f"#{i + 1}" for i in range(len(names))]
     rows = [[r["task"], *(_cell(c) for c in r["cells"])] for r in side_by_side(summaries)]
     return top, ["task", *cols], rows
