@@ -16,8 +16,14 @@ BAKECTL = [sys.executable, "-m", "bakectl.cli.main"]
 
 def timed(argv: list[str], env: dict[str, str] | None = None, cwd: Path = REPO) -> float:
     start = time.perf_counter()
-    res = subprocess.run(argv, env={**os.environ, **(env or {})}, cwd=cwd,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    res = subprocess.run(
+        argv,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     elapsed = time.perf_counter() - start
     if res.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{res.stderr}")
@@ -42,7 +48,8 @@ def generate_catalog(root: Path, benchmarks: int, tasks: int) -> None:
         bdir = root / "containers" / "benchmarks" / f"bench-{b:03d}"
         bdir.mkdir(parents=True)
         (bdir / "benchmark.yaml").write_text(
-            f"name: bench-{b:03d}\nversion: '1'\nenvironment: per-task\n")
+            f"name: bench-{b:03d}\nversion: '1'\nenvironment: per-task\n"
+        )
         for t in range(tasks):
             tdir = bdir / "tasks" / f"task-{t:03d}"
             (tdir / "tests").mkdir(parents=True)

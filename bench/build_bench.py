@@ -34,8 +34,11 @@ def sh(argv: list[str], env: dict[str, str] | None = None) -> None:
 
 
 def clean(namespace: str) -> None:
-    refs = subprocess.run(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
-                          capture_output=True, text=True).stdout.split()
+    refs = subprocess.run(
+        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     mine = [r for r in refs if r.startswith(namespace + "/")]
     if mine:
         subprocess.run(["docker", "image", "rm", "-f", *mine], capture_output=True)
@@ -75,8 +78,10 @@ def main() -> None:
     ns_bake, ns_loop = "bench-bake", "bench-loop"
     catalog = Catalog(REPO)
     n_evals = len(all_targets(Renderer(catalog, variables.resolve(REPO))))
-    print(f"eval matrix: {n_evals} eval images "
-          f"({len(catalog.benchmark_names())} benchmarks, {len(catalog.agent_names())} agents)")
+    print(
+        f"eval matrix: {n_evals} eval images "
+        f"({len(catalog.benchmark_names())} benchmarks, {len(catalog.agent_names())} agents)"
+    )
     clean(ns_bake)
     clean(ns_loop)
     cold_bake = bakectl_build(ns_bake)
@@ -84,10 +89,14 @@ def main() -> None:
     cold_loop, n_builds = docker_loop(ns_loop)
     warm_bake = bakectl_build(ns_bake)
     warm_loop, _ = docker_loop(ns_loop)
-    print(f"cold: bakectl build all {cold_bake:6.2f} s | docker build loop ({n_builds} builds) "
-          f"{cold_loop:6.2f} s | ratio loop/bakectl {cold_loop / cold_bake:5.2f}x")
-    print(f"warm: bakectl build all {warm_bake:6.2f} s | docker build loop ({n_builds} builds) "
-          f"{warm_loop:6.2f} s | ratio loop/bakectl {warm_loop / warm_bake:5.2f}x")
+    print(
+        f"cold: bakectl build all {cold_bake:6.2f} s | docker build loop ({n_builds} builds) "
+        f"{cold_loop:6.2f} s | ratio loop/bakectl {cold_loop / cold_bake:5.2f}x"
+    )
+    print(
+        f"warm: bakectl build all {warm_bake:6.2f} s | docker build loop ({n_builds} builds) "
+        f"{warm_loop:6.2f} s | ratio loop/bakectl {warm_loop / warm_bake:5.2f}x"
+    )
     clean(ns_bake)
     clean(ns_loop)
 

@@ -75,8 +75,9 @@ def _read_text(path: Path, missing_hint: str) -> str:
         raise UsageError(f"missing {path}", missing_hint) from None
     except UnicodeDecodeError as exc:
         line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise UsageError(f"{path}:{line}: not UTF-8 text ({exc.reason})",
-                         "save the file as UTF-8") from None
+        raise UsageError(
+            f"{path}:{line}: not UTF-8 text ({exc.reason})", "save the file as UTF-8"
+        ) from None
 
 
 def load_yaml(path: Path, model: type[BaseModel]) -> Any:

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="The model gateway: record, replay or pass through model traffic.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="The model gateway: record, replay or pass through model traffic.", no_args_is_help=True
+)
 
 
 @app.command("serve")

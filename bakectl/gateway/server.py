@@ -161,8 +161,14 @@ class Gateway:
             answer = {"events": [e.get("data") if isinstance(e, dict) else e for e in answer]}
         elif status == 200:
             usage = usage_of(answer)
-        entry = {"endpoint": endpoint, "key": key, "status": status, "usage": usage,
-                 "request": request, "response": answer}
+        entry = {
+            "endpoint": endpoint,
+            "key": key,
+            "status": status,
+            "usage": usage,
+            "request": request,
+            "response": answer,
+        }
         line = json.dumps(scrub(entry, self._secrets), sort_keys=True, default=str)
         with self._lock:
             self._trace_n += 1
@@ -591,7 +597,12 @@ def serve(
 ) -> dict[str, Any]:
     """Serve until SIGINT/SIGTERM; then finish the fixture, write `summary` and return it."""
     gateway = Gateway(
-        mode, fixture, upstream, provenance=provenance, timeout=timeout, verbose=verbose,
+        mode,
+        fixture,
+        upstream,
+        provenance=provenance,
+        timeout=timeout,
+        verbose=verbose,
         trace=trace,
     )
     server = GatewayServer((host, port), gateway)

@@ -41,8 +41,9 @@ def _detect_secrets(files: list[Path]) -> list[Problem]:
         for f in files:
             collection.scan_file(str(f))
     for filename, secret in collection:
-        problems.append(Problem(f"{filename}:{secret.line_number}",
-                                f"possible secret ({secret.type})"))
+        problems.append(
+            Problem(f"{filename}:{secret.line_number}", f"possible secret ({secret.type})")
+        )
     return problems
 
 

@@ -157,7 +157,9 @@ def prepare(
             "add solution/solve.sh to the task, or run another agent",
         )
     if options.gateway is not None and options.gateway.mode == "replay":
-        recorded_model = check_fixture_matches(options.gateway.fixture, bench.name, task.id, ag.name)
+        recorded_model = check_fixture_matches(
+            options.gateway.fixture, bench.name, task.id, ag.name
+        )
         if options.model is None and isinstance(recorded_model, str):
             # Replay is strict on the model too: default to the one the fixture recorded.
             options = dataclasses.replace(options, model=recorded_model)

@@ -41,8 +41,10 @@ def engine() -> None:
     _need(_works(["docker", "info"]), "the docker engine")
     _need(_works(["docker", "buildx", "version"]), "docker buildx")
     for ref in ("debian:bookworm-slim", "python:3.11-slim-bookworm"):
-        _need(_works(["docker", "image", "inspect", ref]), f"base image {ref} "
-              "(bakectl images bootstrap)")
+        _need(
+            _works(["docker", "image", "inspect", ref]),
+            f"base image {ref} (bakectl images bootstrap)",
+        )
 
 
 @pytest.fixture(scope="session")
@@ -81,8 +83,9 @@ def registry(tmp_path: Path):
         f"storage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n"
         f"http:\n  addr: 127.0.0.1:{port}\n"
     )
-    proc = subprocess.Popen([binary, "serve", str(cfg)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [binary, "serve", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/v2/")
         yield f"127.0.0.1:{port}"
@@ -91,20 +94,35 @@ def registry(tmp_path: Path):
         proc.wait(timeout=10)
 
 
-def bakectl(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO,
-            check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    res = subprocess.run([sys.executable, "-m", "bakectl.cli.main", *args], cwd=cwd,
-                         env={**os.environ, **(env or {})}, capture_output=True, text=True,
-                         timeout=timeout)
+def bakectl(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path = REPO,
+    check: bool = True,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    res = subprocess.run(
+        [sys.executable, "-m", "bakectl.cli.main", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if check and res.returncode != 0:
-        raise AssertionError(f"bakectl {' '.join(args)} failed ({res.returncode}):\n"
-                             f"{res.stdout}\n{res.stderr}")
+        raise AssertionError(
+            f"bakectl {' '.join(args)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}"
+        )
     return res
 
 
 def image_labels(ref: str, engine: str = "docker") -> dict[str, str]:
-    out = subprocess.run([engine, "image", "inspect", "--format", "{{json .Config.Labels}}", ref],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [engine, "image", "inspect", "--format", "{{json .Config.Labels}}", ref],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     import json
 
     return json.loads(out) or {}

@@ -23,8 +23,11 @@ def namespace(engine):
     """A fresh image namespace, so a build really builds; removed afterwards."""
     ns = f"itest-{uuid.uuid4().hex[:8]}"
     yield ns
-    refs = subprocess.run(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
-                          capture_output=True, text=True).stdout.split()
+    refs = subprocess.run(
+        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     mine = [r for r in refs if r.startswith(ns + "/")]
     if mine:
         subprocess.run(["docker", "image", "rm", "-f", *mine], capture_output=True)
@@ -35,8 +38,9 @@ def built_ref(stderr: str) -> list[str]:
 
 
 def exported_files(ref: str) -> dict[str, bytes]:
-    cid = subprocess.run(["docker", "create", ref], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    cid = subprocess.run(
+        ["docker", "create", ref], capture_output=True, text=True, check=True
+    ).stdout.strip()
     try:
         data = subprocess.run(["docker", "export", cid], capture_output=True, check=True).stdout
     finally:
@@ -85,8 +89,12 @@ def test_shared_benchmark_eval_image(namespace):
     assert "app/data/numbers.txt" in files
     tasks = sorted((REPO / "containers/benchmarks/arith/tasks").iterdir())
     assert_no_scorer_files(files, tasks)
-    user = subprocess.run(["docker", "image", "inspect", "--format", "{{.Config.User}}", ref],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    user = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Config.User}}", ref],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert user == "agent"
 
     # Up to date: a second build invokes no build at all.
@@ -96,8 +104,16 @@ def test_shared_benchmark_eval_image(namespace):
 
 
 def test_per_task_eval_image(namespace):
-    res = bakectl("build", "eval", "terminal-tasks", "--agent", "nop", "--task-id",
-                  "word-count", env={"REGISTRY": namespace})
+    res = bakectl(
+        "build",
+        "eval",
+        "terminal-tasks",
+        "--agent",
+        "nop",
+        "--task-id",
+        "word-count",
+        env={"REGISTRY": namespace},
+    )
     (ref,) = built_ref(res.stderr)
     assert ref.startswith(f"{namespace}/eval/terminal-tasks/word-count/nop:h")
     labels = image_labels(ref)
@@ -128,8 +144,17 @@ def test_dockerfile_error_is_reported_once_not_retried_under_podman(namespace, t
     root = _copy_catalog(tmp_path)
     df = root / "containers/benchmarks/terminal-tasks/tasks/hello-file/environment/Dockerfile"
     df.write_text(df.read_text() + "RUN echo bakectl-broken-step && exit 3\n")
-    res = bakectl("build", "eval", "terminal-tasks", "--agent", "nop", "-t", "hello-file",
-                  env={"REGISTRY": namespace, "BAKECTL_ROOT": str(root)}, check=False)
+    res = bakectl(
+        "build",
+        "eval",
+        "terminal-tasks",
+        "--agent",
+        "nop",
+        "-t",
+        "hello-file",
+        env={"REGISTRY": namespace, "BAKECTL_ROOT": str(root)},
+        check=False,
+    )
     assert res.returncode == 1
     assert "error: docker buildx bake failed" in res.stderr
     assert "podman" not in res.stderr
@@ -138,13 +163,35 @@ def test_dockerfile_error_is_reported_once_not_retried_under_podman(namespace, t
 
 def test_bake_tags_match_bakectl_names(engine, tmp_path):
     """The tags bake computes from docker-bake.hcl equal the names bakectl checks."""
-    res = bakectl("build", "eval", "arith", "--agent", "nop", "--dry-run",
-                  "--registry", "127.0.0.1:5999/x", "--no-cache")
+    res = bakectl(
+        "build",
+        "eval",
+        "arith",
+        "--agent",
+        "nop",
+        "--dry-run",
+        "--registry",
+        "127.0.0.1:5999/x",
+        "--no-cache",
+    )
     line = next(ln for ln in res.stdout.splitlines() if "docker buildx bake" in ln)
     bake_file = line.split(" -f ")[1].split()[0]
-    printed = subprocess.run(["docker", "buildx", "bake", "-f", bake_file, "-f",
-                              str(REPO / "docker-bake.hcl"), "--print", "eval__arith__nop"],
-                             env={**os.environ, "REGISTRY": "127.0.0.1:5999/x"},
-                             capture_output=True, text=True, check=True).stdout
+    printed = subprocess.run(
+        [
+            "docker",
+            "buildx",
+            "bake",
+            "-f",
+            bake_file,
+            "-f",
+            str(REPO / "docker-bake.hcl"),
+            "--print",
+            "eval__arith__nop",
+        ],
+        env={**os.environ, "REGISTRY": "127.0.0.1:5999/x"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     tags = json.loads(printed)["target"]["eval__arith__nop"]["tags"]
     assert len(tags) == 1 and tags[0].startswith("127.0.0.1:5999/x/eval/arith/nop:h")

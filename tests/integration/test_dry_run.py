@@ -19,8 +19,14 @@ pytestmark = pytest.mark.integration
 
 READ_ONLY = (
     ("buildx", "bake"),  # only with --print, checked below
-    ("buildx", "version"), ("buildx", "inspect"), ("buildx", "ls"),
-    ("image", "ls"), ("image", "inspect"), ("images",), ("version",), ("info",),
+    ("buildx", "version"),
+    ("buildx", "inspect"),
+    ("buildx", "ls"),
+    ("image", "ls"),
+    ("image", "inspect"),
+    ("images",),
+    ("version",),
+    ("info",),
     ("--version",),
 )
 
@@ -65,18 +71,24 @@ def _assert_read_only(calls: list[str]) -> None:
 
 
 def _images() -> set[str]:
-    return set(subprocess.run(["docker", "image", "ls", "-q", "--no-trunc"],
-                              capture_output=True, text=True).stdout.split())
+    return set(
+        subprocess.run(
+            ["docker", "image", "ls", "-q", "--no-trunc"], capture_output=True, text=True
+        ).stdout.split()
+    )
 
 
-@pytest.mark.parametrize("args", [
-    ["build", "eval", "arith", "--agent", "oracle", "--no-cache"],
-    ["build", "eval", "terminal-tasks", "--agent", "nop", "--no-cache"],
-    ["build", "all", "--no-cache"],
-    ["build", "eval", "arith", "--agent", "nop", "--engine", "podman", "--no-cache"],
-    ["push", "eval", "arith", "--agent", "nop", "--registry", "127.0.0.1:5999/x"],
-    ["images", "bootstrap", "--force"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["build", "eval", "arith", "--agent", "oracle", "--no-cache"],
+        ["build", "eval", "terminal-tasks", "--agent", "nop", "--no-cache"],
+        ["build", "all", "--no-cache"],
+        ["build", "eval", "arith", "--agent", "nop", "--engine", "podman", "--no-cache"],
+        ["push", "eval", "arith", "--agent", "nop", "--registry", "127.0.0.1:5999/x"],
+        ["images", "bootstrap", "--force"],
+    ],
+)
 def test_dry_run_runs_nothing_mutating(shim_path, args):
     env, log = shim_path
     before = _images()
@@ -93,7 +105,8 @@ def test_dry_run_runs_nothing_mutating(shim_path, args):
         assert not any("docker buildx bake" in ln and "--print" not in ln for ln in printed)
         assert any(ln.startswith("$ podman build ") for ln in printed)
     if args[0] == "push":
-        assert any(ln.startswith("$ docker push 127.0.0.1:5999/x/eval/arith/nop:h")
-                   for ln in printed), res.stdout
+        assert any(
+            ln.startswith("$ docker push 127.0.0.1:5999/x/eval/arith/nop:h") for ln in printed
+        ), res.stdout
     if args[0] == "images":
         assert any(ln.startswith("$ debootstrap --variant=minbase") for ln in printed)

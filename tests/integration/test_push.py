@@ -15,8 +15,11 @@ pytestmark = pytest.mark.integration
 
 
 def _cleanup(prefix: str) -> None:
-    refs = subprocess.run(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
-                          capture_output=True, text=True).stdout.split()
+    refs = subprocess.run(
+        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     mine = [r for r in refs if r.startswith(prefix)]
     if mine:
         subprocess.run(["docker", "image", "rm", "-f", *mine], capture_output=True)
@@ -25,7 +28,8 @@ def _cleanup(prefix: str) -> None:
 def _manifest(registry: str, repo: str, tag: str) -> dict:
     req = urllib.request.Request(
         f"http://{registry}/v2/{repo}/manifests/{tag}",
-        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.load(resp)
 
@@ -38,13 +42,13 @@ def test_push_retries_transient_failures(engine, registry):
     host, port = registry.split(":")
     proxy = FaultyProxy((host, int(port)), "reset", faults=2)
     try:
-        res = bakectl("push", "eval", "arith", "--agent", "nop",
-                      "--registry", f"{proxy.address}/evals")
+        res = bakectl(
+            "push", "eval", "arith", "--agent", "nop", "--registry", f"{proxy.address}/evals"
+        )
         assert proxy.injected == 2 and proxy.relayed > 0
         assert len(_push_lines(res.stderr)) >= 2, res.stderr  # retried
         assert "transient failure" in res.stderr
-        pushed = [ln.split("pushed: ", 1)[1] for ln in res.stderr.splitlines()
-                  if "pushed: " in ln]
+        pushed = [ln.split("pushed: ", 1)[1] for ln in res.stderr.splitlines() if "pushed: " in ln]
         (ref,) = pushed
         repo, tag = ref.split("/", 1)[1].rsplit(":", 1)
         assert repo == "evals/eval/arith/nop"
@@ -60,8 +64,16 @@ def test_push_does_not_retry_permanent_failures(engine, registry):
     host, port = registry.split(":")
     proxy = FaultyProxy((host, int(port)), "401", faults=-1)
     try:
-        res = bakectl("push", "eval", "arith", "--agent", "nop",
-                      "--registry", f"{proxy.address}/evals", check=False)
+        res = bakectl(
+            "push",
+            "eval",
+            "arith",
+            "--agent",
+            "nop",
+            "--registry",
+            f"{proxy.address}/evals",
+            check=False,
+        )
         assert res.returncode == 1
         assert len(_push_lines(res.stderr)) == 1, res.stderr
         assert "transient failure" not in res.stderr
@@ -73,7 +85,8 @@ def test_push_does_not_retry_permanent_failures(engine, registry):
 
 
 def test_push_without_registry_is_bad_input(engine):
-    res = bakectl("push", "eval", "arith", "--agent", "nop", check=False,
-                  env={"BAKECTL_REGISTRY": ""})
+    res = bakectl(
+        "push", "eval", "arith", "--agent", "nop", check=False, env={"BAKECTL_REGISTRY": ""}
+    )
     assert res.returncode == 2
     assert res.stderr.startswith("error: push needs a registry")

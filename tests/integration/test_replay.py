@@ -28,8 +28,18 @@ def test_replay_reproduces_the_recorded_result_twice(engine, tmp_path):
     recorded = json.loads((fixture / "provenance.json").read_text())
     runs = []
     for _ in range(2):
-        res = bakectl("run", "arith", "--agent", "chat", "--task-id", "1", "--replay",
-                      str(fixture), "--out", str(tmp_path))
+        res = bakectl(
+            "run",
+            "arith",
+            "--agent",
+            "chat",
+            "--task-id",
+            "1",
+            "--replay",
+            str(fixture),
+            "--out",
+            str(tmp_path),
+        )
         runs.append(_run_dir(res.stdout))
     results = [json.loads((r / "result.json").read_text()) for r in runs]
     assert [r["reward"] for r in results] == [recorded["reward"]] * 2 == [1.0, 1.0]
@@ -45,8 +55,19 @@ def test_replay_reproduces_the_recorded_result_twice(engine, tmp_path):
 
 
 def test_replay_refuses_a_fixture_of_another_task(engine, tmp_path):
-    res = bakectl("run", "arith", "--agent", "chat", "--task-id", "2", "--replay",
-                  str(REPO / "tests/fixtures/arith/1-chat"), "--out", str(tmp_path), check=False)
+    res = bakectl(
+        "run",
+        "arith",
+        "--agent",
+        "chat",
+        "--task-id",
+        "2",
+        "--replay",
+        str(REPO / "tests/fixtures/arith/1-chat"),
+        "--out",
+        str(tmp_path),
+        check=False,
+    )
     assert res.returncode == 2
     assert "recorded for task '1', this run is task '2'" in res.stderr
     assert not any(tmp_path.iterdir())
@@ -57,10 +78,23 @@ def test_recording_never_writes_the_upstream_key(engine, tmp_path):
     model = ScriptedModel(solutions_from_catalog(REPO), host="0.0.0.0")
     try:
         fixture = tmp_path / "fx"
-        res = bakectl("run", "arith", "--agent", "chat", "--task-id", "3", "--record",
-                      str(fixture), "--upstream", f"http://host.docker.internal:{model.port}",
-                      "--model", "scripted-model-1", "--out", str(tmp_path / "runs"),
-                      env={"BAKECTL_UPSTREAM_API_KEY": canary})
+        res = bakectl(
+            "run",
+            "arith",
+            "--agent",
+            "chat",
+            "--task-id",
+            "3",
+            "--record",
+            str(fixture),
+            "--upstream",
+            f"http://host.docker.internal:{model.port}",
+            "--model",
+            "scripted-model-1",
+            "--out",
+            str(tmp_path / "runs"),
+            env={"BAKECTL_UPSTREAM_API_KEY": canary},
+        )
         assert "passed" in res.stdout
     finally:
         model.close()

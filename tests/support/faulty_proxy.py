@@ -62,12 +62,16 @@ class FaultyProxy:
                 try:
                     conn.recv(65536)
                     status = {"503": "503 Service Unavailable", "401": "401 Unauthorized"}
-                    body = b'{"errors":[{"code":"UNAUTHORIZED","message":"denied"}]}' \
-                        if self.fault == "401" else b""
+                    body = (
+                        b'{"errors":[{"code":"UNAUTHORIZED","message":"denied"}]}'
+                        if self.fault == "401"
+                        else b""
+                    )
                     conn.sendall(
                         f"HTTP/1.1 {status[self.fault]}\r\nContent-Type: application/json\r\n"
                         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-                        + body)
+                        + body
+                    )
                 except OSError:
                     pass
             conn.close()

@@ -31,8 +31,13 @@ def solutions_from_catalog(root: Path) -> dict[str, str]:
 
 
 class ScriptedModel:
-    def __init__(self, solutions: dict[str, str], host: str = "127.0.0.1", port: int = 0,
-                 model: str = "scripted-model-1") -> None:
+    def __init__(
+        self,
+        solutions: dict[str, str],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        model: str = "scripted-model-1",
+    ) -> None:
         self.solutions = solutions
         self.model = model
         self.requests: list[dict] = []
@@ -52,10 +57,18 @@ class ScriptedModel:
                 answer = double.answer(body, self.headers.get("Authorization", ""))
                 if body.get("stream"):
                     chunks = [
-                        {"id": answer["id"], "object": "chat.completion.chunk",
-                         "model": answer["model"], "choices": [
-                             {"index": 0, "delta": answer["choices"][0]["message"],
-                              "finish_reason": answer["choices"][0]["finish_reason"]}]},
+                        {
+                            "id": answer["id"],
+                            "object": "chat.completion.chunk",
+                            "model": answer["model"],
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "delta": answer["choices"][0]["message"],
+                                    "finish_reason": answer["choices"][0]["finish_reason"],
+                                }
+                            ],
+                        },
                     ]
                     data = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks)
                     data += b"data: [DONE]\n\n"
@@ -83,10 +96,20 @@ class ScriptedModel:
         turn = sum(1 for m in messages if m.get("role") == "assistant")
         solution = self.solutions.get(instruction)
         if turn == 0 and solution is not None:
-            message = {"role": "assistant", "content": None, "tool_calls": [{
-                "id": "call_1", "type": "function",
-                "function": {"name": "run_shell",
-                             "arguments": json.dumps({"command": solution})}}]}
+            message = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {
+                            "name": "run_shell",
+                            "arguments": json.dumps({"command": solution}),
+                        },
+                    }
+                ],
+            }
             finish = "tool_calls"
         else:
             text = "Done." if solution is not None else "I do not know this task."
@@ -94,11 +117,16 @@ class ScriptedModel:
             finish = "stop"
         n = len(self.requests)
         return {
-            "id": f"chatcmpl-scripted-{n}", "object": "chat.completion", "created": 0,
+            "id": f"chatcmpl-scripted-{n}",
+            "object": "chat.completion",
+            "created": 0,
             "model": self.model,
             "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": {"prompt_tokens": 20 * len(messages), "completion_tokens": 12,
-                      "total_tokens": 20 * len(messages) + 12},
+            "usage": {
+                "prompt_tokens": 20 * len(messages),
+                "completion_tokens": 12,
+                "total_tokens": 20 * len(messages) + 12,
+            },
             # Echoed so a canary key would land in the fixture unless the gateway scrubs it.
             "system_fingerprint": authorization or "none",
         }

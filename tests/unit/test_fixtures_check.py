@@ -13,8 +13,12 @@ FIXTURE = REPO / "tests/fixtures/arith/1-chat"
 
 
 def check(*paths: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bakectl.cli.main", "fixtures", "check",
-                           *map(str, paths)], cwd=REPO, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "bakectl.cli.main", "fixtures", "check", *map(str, paths)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_repository_fixtures_are_clean():
