@@ -21,6 +21,8 @@ demo: setup
 	$(BAKECTL) build all
 	$(BAKECTL) list images
 	$(BAKECTL) run arith --agent chat --task-id 1 --replay tests/fixtures/arith/1-chat
+	$(BAKECTL) run arith --agent chat --tasks all -n 2 --replay-dir tests/fixtures/arith --out runs/demo
+	$(BAKECTL) report $$(ls -td runs/demo/*/ | head -1)
 	$(BAKECTL) oracle terminal-tasks --all
 
 test: setup
@@ -36,6 +38,9 @@ lint: deps
 bench: setup
 	$(PYTHON) bench/build_bench.py
 	$(PYTHON) bench/cli_bench.py
+	$(PYTHON) bench/gateway_bench.py
+	$(PYTHON) bench/batch_bench.py
+	$(PYTHON) bench/report_bench.py
 
 clean:
 	rm -rf .bakectl

@@ -227,7 +227,9 @@ def _run_batch(
     renderer = setup(registry)
     if tasks is not None:
         task_ids = resolve_task_ids(renderer.catalog, benchmark, tasks)
-    gateway = batch_gateway(replay=replay, replay_dir=replay_dir, record=record, upstream=upstream)
+    gateway = batch_gateway(
+        replay=replay, replay_dir=replay_dir, record=record, upstream=upstream, agent=agent
+    )
     batch_id = None if resume is not None else new_batch_id(benchmark, agent)
     batch_dir = resume if resume is not None else out / str(batch_id)
 

@@ -229,10 +229,11 @@ def batch_gateway(
     replay_dir: Path | None = None,
     record: Path | None = None,
     upstream: str | None = None,
+    agent: str | None = None,
 ) -> GatewayArg:
     """The gateway of each task of a batch, from the run flags.
 
-    --replay-dir DIR: task T replays DIR/T/. --record DIR: task T records into DIR/T/.
+    --replay-dir DIR: task T replays DIR/T/ (or DIR/T-<agent>/, the layout of tests/fixtures). --record DIR: task T records into DIR/T/.
     --replay F serves one task (a batch of one). Alone, --upstream passes through.
     """
     if replay_dir is not None:
@@ -250,6 +251,8 @@ def batch_gateway(
 
         def replay_for(task: str) -> GatewayConfig | None:
             fixture = root / task
+            if not fixture.exists() and agent and (root / f"{task}-{agent}").exists():
+                fixture = root / f"{task}-{agent}"
             if not fixture.exists():
                 raise UsageError(
                     f"--replay-dir {root} has no fixture for task {task!r} ({fixture})",
