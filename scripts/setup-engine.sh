@@ -12,11 +12,14 @@ engine_ok() {
 }
 
 need_tools() {
-  command -v podman >/dev/null 2>&1 && command -v debootstrap >/dev/null 2>&1
+  # podman: the build fallback; debootstrap: registry-free base images;
+  # docker-registry: the loopback registry the push tests use.
+  command -v podman >/dev/null 2>&1 && command -v debootstrap >/dev/null 2>&1 \
+    && command -v docker-registry >/dev/null 2>&1
 }
 
 if engine_ok && need_tools; then
-  log "docker engine, buildx, podman and debootstrap already work; nothing to do"
+  log "docker engine, buildx, podman, debootstrap and docker-registry already work; nothing to do"
   exit 0
 fi
 
@@ -33,7 +36,8 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 if ! command -v dockerd >/dev/null 2>&1 || ! command -v podman >/dev/null 2>&1 \
-   || ! command -v debootstrap >/dev/null 2>&1 || ! [ -x /usr/libexec/docker/cli-plugins/docker-buildx ]; then
+   || ! command -v debootstrap >/dev/null 2>&1 || ! command -v docker-registry >/dev/null 2>&1 \
+   || ! [ -x /usr/libexec/docker/cli-plugins/docker-buildx ]; then
   # Debian 13 ("trixie") has a Docker engine with a modern BuildKit and the
   # buildx plugin; pin it below the default (500) so only what we ask for comes from it.
   if [ -f /etc/apt/sources.list.d/debian.sources ] && ! grep -q 'trixie' /etc/apt/sources.list.d/debian.sources; then
@@ -55,7 +59,9 @@ PIN
   log "apt-get update"
   apt-get update -qq
   log "installing docker.io and docker-buildx from trixie; podman, debootstrap from bookworm"
-  apt-get install -y -qq -t trixie docker.io docker-buildx >/dev/null
+  # PKG/trixie (not -t trixie, which raises every trixie package and upgrades
+  # half the system): only these two and what they strictly need come from trixie.
+  apt-get install -y -qq docker.io/trixie docker-buildx/trixie >/dev/null
   apt-get install -y -qq podman debootstrap uidmap slirp4netns fuse-overlayfs docker-registry >/dev/null
 fi
 

@@ -67,6 +67,7 @@ from bakectl.render.renderer import ImageTarget, Renderer
 from bakectl.runner import docker_ops as ops
 from bakectl.runner.gateway_ctl import GatewayConfig
 from bakectl.runner.rundir import RunDir, write_json
+from bakectl.runner.signals import sigterm_interrupts
 from bakectl.runner.spec import RunOptions, RunSpec, TaskResult, ensure_images, prepare
 from bakectl.runner.task_run import execute
 
@@ -625,23 +626,6 @@ def _signals_set(cancel: threading.Event) -> Iterator[None]:
             signal.signal(s, h)
 
 
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C while images build (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
 def _kill_running(run_ids: set[str], echo: Callable[[str], None] | None) -> None:
     """docker kill the running containers of these runs (found by their run label)."""
     ps = Step(
@@ -953,7 +937,7 @@ def run_rollouts(
         for w in dict.fromkeys(w for s in specs for w in s.warnings):
             progress.note(f"warning: {w}")
         try:
-            with _sigterm_interrupts():
+            with sigterm_interrupts():
                 _build(renderer, todo, progress.note)
         except KeyboardInterrupt:
             interrupted = True

@@ -44,7 +44,8 @@ from bakectl.render.renderer import Renderer
 from bakectl.runner import docker_ops as ops
 from bakectl.runner.gateway_ctl import GatewayConfig, annotate_fixture, collect_trace
 from bakectl.runner.rundir import RunDir, new_run_id, write_json
-from bakectl.runner.score import score_record, sigterm_interrupts, status_of, verify_artifacts
+from bakectl.runner.score import score_record, status_of, verify_artifacts
+from bakectl.runner.signals import sigterm_interrupts
 from bakectl.runner.spec import TaskResult, ensure_images
 
 LOCAL_AGENT = "local"

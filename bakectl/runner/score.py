@@ -25,12 +25,8 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +37,7 @@ from bakectl.errors import BakectlError, UsageError
 from bakectl.render.hashing import hash_tree
 from bakectl.runner import docker_ops as ops
 from bakectl.runner.rundir import PASS_THRESHOLD, RunDir, read_reward, write_json
+from bakectl.runner.signals import sigterm_interrupts
 
 ARTIFACTS_MOUNT = "/bakectl/artifacts"
 RESCORE_PREFIX = "rescore-"
@@ -55,23 +52,6 @@ VERIFY_SCRIPT = (
     f'cp -a {ARTIFACTS_MOUNT}/. "$w"/; '
     f"exec sh {ops.RUNTIME_ENTRYPOINT} verify"
 )
-
-
-@contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so `finally` removes containers (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def raise_interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, raise_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 # -- the verifier on a directory of artifacts -------------------------------------------------

@@ -19,12 +19,8 @@ verifier timeout, Ctrl-C). The first fault found is the message.
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from bakectl import __version__
@@ -43,39 +39,10 @@ from bakectl.runner.phases import (
     verifier_phase,
 )
 from bakectl.runner.rundir import write_json
+from bakectl.runner.signals import signals_deferred, sigterm_interrupts
 from bakectl.runner.spec import RunOptions, RunSpec, TaskResult, ensure_images, prepare
 
 __all__ = ["RunOptions", "TaskResult", "ensure_images", "execute", "prepare", "run_task"]
-
-
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so `finally` cleans up (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def raise_interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, raise_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
-@contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """A second Ctrl-C must not cut cleanup short: hold SIGINT/SIGTERM until it is done."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def execute(spec: RunSpec) -> TaskResult:
@@ -95,7 +62,7 @@ def execute(spec: RunSpec) -> TaskResult:
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
     interrupted = False
-    with _sigterm_interrupts():
+    with sigterm_interrupts():
         try:
             if setup(spec, x, st):
                 st.timings["setup"] = round(time.monotonic() - t0, 3)
@@ -112,7 +79,7 @@ def execute(spec: RunSpec) -> TaskResult:
         except BakectlError as exc:
             st.fail(exc.message)
         finally:
-            with _signals_deferred():
+            with signals_deferred():
                 cleanup(spec, x, st)
                 result = _finish(spec, st, x, started_at, time.monotonic() - t0)
     if interrupted:
