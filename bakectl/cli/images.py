@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Annotated
 
 import typer
@@ -23,7 +25,7 @@ def bootstrap(
     from bakectl.catalog import find_root
     from bakectl.engine.bootstrap import RECIPES, bootstrap_plan
     from bakectl.engine.docker import check_engine, image_exists
-    from bakectl.engine.plan import print_plan, run_step
+    from bakectl.engine.plan import Plan, Step, print_plan, run_step
     from bakectl.errors import BuildError, UsageError
     from bakectl.render import variables
 
@@ -37,7 +39,12 @@ def bootstrap(
     for v in RECIPES:
         if v not in missing:
             typer.echo(f"bakectl: present: {values[v]} ({v})", err=True)
-    plan = bootstrap_plan(values, root / ".bakectl" / "bootstrap", engine, missing)
+    if shutil.which("debootstrap") is None or os.geteuid() != 0:
+        # No debootstrap (Docker Desktop, not root): the official images, pulled.
+        typer.echo("bakectl: debootstrap needs root on Debian; pulling instead", err=True)
+        plan = Plan([Step((engine, "pull", values[v])) for v in missing])
+    else:
+        plan = bootstrap_plan(values, root / ".bakectl" / "bootstrap", engine, missing)
     if dry_run:
         print_plan(plan)
         return
