@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -23,6 +22,7 @@ from bakectl.catalog import Agent, Benchmark, Catalog, Task
 from bakectl.catalog.loader import env_dockerfile
 from bakectl.catalog.naming import hash_tag, repository, target_name
 from bakectl.errors import UsageError
+from bakectl.gitinfo import git, source_epoch
 from bakectl.render.hashing import hash_parts, hash_tree
 
 LABEL_NS = "dev.bakectl"
@@ -76,22 +76,9 @@ class ImageTarget:
         return out
 
 
-def _git(root: Path, *args: str) -> str:
-    try:
-        res = subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return res.stdout.strip() if res.returncode == 0 else ""
-
-
 def _created(root: Path) -> str:
-    """Reproducible: SOURCE_DATE_EPOCH, else the last commit's time. A wall-clock
-    time would give every rebuild of an unchanged base a new image ID."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH") or _git(root, "log", "-1", "--format=%ct")
-    stamp = datetime.fromtimestamp(int(epoch) if epoch.isdigit() else 0, UTC)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The image's `created` label: reproducible, so an unchanged base keeps its ID."""
+    return datetime.fromtimestamp(source_epoch(root), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _template_line(exc: BaseException, filename: str) -> int | None:
@@ -122,10 +109,10 @@ class Renderer:
     @cached_property
     def _oci(self) -> dict[str, str]:
         root = self.catalog.root
-        source = _git(root, "config", "--get", "remote.origin.url") or root.as_uri()
+        source = git(root, "config", "--get", "remote.origin.url") or root.as_uri()
         return {
             "org.opencontainers.image.source": source,
-            "org.opencontainers.image.revision": _git(root, "rev-parse", "HEAD") or "unknown",
+            "org.opencontainers.image.revision": git(root, "rev-parse", "HEAD") or "unknown",
             "org.opencontainers.image.created": _created(root),
         }
 

@@ -43,7 +43,6 @@ import hashlib
 import json
 import re
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -59,13 +58,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from bakectl import __version__
+from bakectl import __version__, gitinfo
 from bakectl.catalog.naming import suggest
 from bakectl.engine.plan import Step
 from bakectl.errors import BakectlError, UsageError
 from bakectl.render.renderer import ImageTarget, Renderer
 from bakectl.runner import docker_ops as ops
 from bakectl.runner.gateway_ctl import GatewayConfig
+from bakectl.runner.progress import Null, Progress
 from bakectl.runner.rundir import RunDir, write_json
 from bakectl.runner.signals import sigterm_interrupts
 from bakectl.runner.spec import RunOptions, RunSpec, TaskResult, ensure_images, prepare
@@ -582,24 +582,13 @@ def _image_digests(refs: list[str]) -> dict[str, str]:
     return out
 
 
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        res = subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return res.stdout.strip() if res.returncode == 0 else None
-
-
 def _provenance(renderer: Renderer, benchmark: str, digests: dict[str, str]) -> dict:
     root = renderer.catalog.root
-    commit = _git(root, "rev-parse", "HEAD")
-    dirty = bool(_git(root, "status", "--porcelain", "--untracked-files=no")) if commit else False
+    commit = gitinfo.commit(root)
     return {
         "bakectl_version": __version__,
         "git_commit": commit or None,
-        "git_dirty": dirty,
+        "git_dirty": gitinfo.dirty(root) if commit else False,
         "data_revision": renderer.catalog.benchmark(benchmark).spec.version,
         "image_digests": digests,
     }
@@ -659,113 +648,6 @@ def _kill_running(run_ids: set[str], echo: Callable[[str], None] | None) -> None
         subprocess.run(kill.argv, capture_output=True, timeout=30, start_new_session=True)
     except (OSError, subprocess.TimeoutExpired):
         pass
-
-
-# -- progress ----------------------------------------------------------------------------------
-
-
-def _clock(seconds: float) -> str:
-    s = int(round(seconds))
-    return (
-        f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-    )
-
-
-class Progress:
-    """A batch's progress. On a terminal (`stream` is a TTY): one line rewritten in place,
-    done/total, passed, failed, errors, running and an ETA; error results and retries are
-    printed above it. Otherwise: one line per finished task (TaskResult.line()) on `out`,
-    notes and retries on `stream`."""
-
-    def __init__(
-        self, *, out: TextIO | None = None, stream: TextIO | None = None, tty: bool | None = None
-    ) -> None:
-        self.out = out or sys.stdout
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty() if tty is None else tty
-        self.total = 0
-        self.done = 0
-        self.kept = 0  # final before this invocation (resume)
-        self.running = 0
-        self.counts: Counter[str] = Counter()
-        self.started = time.monotonic()
-        self._drawn = 0.0
-        self._shown = False
-        self._live = False  # drawn once tasks run (not over the build's output)
-
-    def begin(self, total: int, kept: list[TaskResult]) -> None:
-        self.total = total
-        self.started = time.monotonic()
-        for r in kept:
-            self.counts[r.status] += 1
-        self.done = self.kept = len(kept)
-        if kept:
-            self.note(f"resuming: {len(kept)} of {total} tasks already have a final result")
-
-    def finished(self, r: TaskResult) -> None:
-        self.counts[r.status] += 1
-        self.done += 1
-        self.running = max(0, self.running - 1)
-        if self.tty:
-            if r.status in ("error", "invalid"):
-                self._above(r.line())
-            self.draw()
-        else:
-            print(r.line(), file=self.out, flush=True)
-
-    def retrying(self, r: TaskResult, attempt: int, of: int) -> None:
-        self.note(f"retrying {r.benchmark}/{r.task} (attempt {attempt} of {of}) after: {r.message}")
-
-    def note(self, message: str) -> None:
-        self.command(f"bakectl: {message}")
-
-    def command(self, line: str) -> None:
-        """A line on `stream` (above the progress line on a terminal), e.g. `$ docker kill`."""
-        if self.tty:
-            self._above(line)
-            self.draw()
-        else:
-            print(line, file=self.stream, flush=True)
-
-    def tick(self, running: int) -> None:
-        self.running = running
-        self._live = True
-        if self.tty and time.monotonic() - self._drawn >= 0.5:
-            self.draw()
-
-    def line(self) -> str:
-        c = self.counts
-        errors = c["error"] + c["invalid"]
-        parts = [f"[{self.done}/{self.total}] {c['passed']} passed, {c['failed']} failed"]
-        if c["timeout"]:
-            parts[0] += f", {c['timeout']} timeout"
-        parts[0] += f", {errors} errors"
-        elapsed = time.monotonic() - self.started
-        parts.append(f"{self.running} running")
-        new = self.done - self.kept
-        left = self.total - self.done
-        eta = _clock(elapsed / new * left) if new and left else ("0:00" if not left else "--")
-        parts.append(f"{_clock(elapsed)} elapsed, ETA {eta}")
-        return " | ".join(parts)
-
-    def draw(self) -> None:
-        if not self.tty or not self._live:
-            return
-        width = shutil.get_terminal_size((100, 20)).columns - 1
-        self.stream.write("\r\x1b[K" + self.line()[:width])
-        self.stream.flush()
-        self._drawn = time.monotonic()
-        self._shown = True
-
-    def _above(self, text: str) -> None:
-        self.stream.write("\r\x1b[K" + text + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty and self._shown:
-            self.stream.write("\r\x1b[K" + self.line() + "\n")
-            self.stream.flush()
-            self._shown = False
 
 
 # -- the batch ---------------------------------------------------------------------------------
@@ -902,7 +784,7 @@ def run_rollouts(
         ensure_images(renderer, all_targets, build=False)  # UsageError naming what is missing
 
     # From here on the batch directory exists and every fault is a task's status.
-    progress = progress or Progress(out=_Null(), stream=_Null(), tty=False)
+    progress = progress or Progress(out=Null(), stream=Null(), tty=False)
     old_digests = dict(((doc or {}).get("provenance") or {}).get("image_digests") or {})
     record: dict[str, Any] = {
         "kind": BATCH_KIND,
@@ -1083,16 +965,3 @@ def _write_summary(batch_dir: Path, progress: Progress) -> None:
         write_summary(batch_dir)
     except Exception as exc:
         progress.note(f"warning: could not write {batch_dir / 'summary.json'}: {exc}")
-
-
-class _Null:
-    """A stream that drops everything (no progress asked for)."""
-
-    def write(self, s: str) -> int:
-        return len(s)
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return False

@@ -51,6 +51,7 @@ from bakectl.catalog import Agent, Benchmark, Task
 from bakectl.catalog.loader import load_toml
 from bakectl.catalog.models import AgentSpec, BenchmarkSpec, TaskSpec
 from bakectl.errors import UsageError
+from bakectl.gitinfo import git, source_epoch
 from bakectl.render.renderer import ImageTarget, Renderer
 from bakectl.runner import docker_ops as ops
 from bakectl.runner.gateway_ctl import GatewayConfig
@@ -100,16 +101,6 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     return data
 
 
-def _git(root: Path, *args: str) -> str:
-    try:
-        res = subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return res.stdout.strip() if res.returncode == 0 else ""
-
-
 def _iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -123,8 +114,7 @@ def _epoch(iso: str) -> int:
 
 def catalog_time(root: Path) -> str:
     """SOURCE_DATE_EPOCH, else the last commit's time, else the epoch: never the clock."""
-    raw = os.environ.get("SOURCE_DATE_EPOCH") or _git(root, "log", "-1", "--format=%ct")
-    return _iso(int(raw) if raw.strip().isdigit() else 0)
+    return _iso(source_epoch(root))
 
 
 def looks_secret(name: str, value: str) -> bool:
@@ -583,7 +573,7 @@ def make_bundle(
             "kind": BUNDLE_KIND,
             "version": BUNDLE_VERSION,
             "bakectl_version": __version__,
-            "git_commit": _git(cat.root, "rev-parse", "HEAD") or None,
+            "git_commit": git(cat.root, "rev-parse", "HEAD") or None,
             "created_at": src.created_at,
             "command": _command_line(command),
             "source": src.info,
