@@ -764,6 +764,7 @@ def run_rollouts(
             dry_run=dry_run,
             run_id=_run_id(batch_id, t.id, t.next_k),
             echo=None,
+            cancel=cancel,
         )
         try:
             t.spec = prepare(renderer, benchmark, t.id, agent, options)

@@ -10,6 +10,7 @@ import dataclasses
 import os
 import re
 import sys
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -46,6 +47,9 @@ class RunOptions:
     dry_run: bool = False  # print every command, run nothing that changes state
     run_id: str | None = None  # default: new_run_id(...)
     echo: TextIO | None = field(default_factory=lambda: sys.stderr)  # where `$ cmd` lines go
+    # Set by a batch on Ctrl-C: a run stops at its next phase boundary (no verifier
+    # on a killed agent) and cleans up; it is a worker thread, so no signal reaches it.
+    cancel: threading.Event | None = None
 
 
 @dataclass

@@ -66,13 +66,17 @@ def execute(spec: RunSpec) -> TaskResult:
         try:
             if setup(spec, x, st):
                 st.timings["setup"] = round(time.monotonic() - t0, 3)
+                _check_cancel(o)
                 agent_phase(spec, x, st)
                 after_agent(spec, x, st)
+                _check_cancel(o)
                 if st.agent_started:
                     verifier_phase(spec, x, st)
             elif spec.names.gateway in st.containers:
                 log = spec.dir.gateway / "gateway.log"
                 x(ops.logs(spec.names.gateway), phase="setup", output=log)
+        except _Cancelled:
+            st.fail("interrupted")  # a batch's Ctrl-C, seen in this worker thread
         except KeyboardInterrupt:
             interrupted = True
             st.fail("interrupted")
@@ -85,6 +89,15 @@ def execute(spec: RunSpec) -> TaskResult:
     if interrupted:
         raise KeyboardInterrupt
     return result
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def _check_cancel(o: RunOptions) -> None:
+    if o.cancel is not None and o.cancel.is_set():
+        raise _Cancelled
 
 
 def _finish(

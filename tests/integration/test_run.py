@@ -627,3 +627,25 @@ def test_reward_files(tmp_path):
         got, why = read_reward(d)
         assert got == want and problem in why, (name, text, got, why)
     assert read_reward(tmp_path / "empty") == (None, "no reward written")
+
+
+def test_cancelled_run_skips_the_verifier_and_cleans_up(engine, tmp_path):
+    """A batch's Ctrl-C reaches worker threads as RunOptions.cancel: the run stops
+    at the next phase boundary, never scores a killed agent, and removes everything."""
+    from bakectl.catalog import Catalog
+    from bakectl.render import variables
+    from bakectl.render.renderer import Renderer
+    from bakectl.runner.task_run import RunOptions, ensure_images, execute, prepare
+
+    renderer = Renderer(Catalog(REPO), variables.resolve(REPO))
+    cancel = threading.Event()
+    options = RunOptions(out_dir=tmp_path, echo=None, cancel=cancel)
+    spec = prepare(renderer, "arith", "1", "oracle", options)
+    ensure_images(renderer, spec.targets, build=True)
+    cancel.set()
+    result = execute(spec)
+    assert result.status == "error" and result.message == "interrupted"
+    run = json.loads((result.run_dir / "run.json").read_text())
+    commands = " ".join(c["command"] if isinstance(c, dict) else str(c) for c in run["commands"])
+    assert "verify" not in commands
+    assert result.run_id not in " ".join(_labelled())
