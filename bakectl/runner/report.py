@@ -291,6 +291,19 @@ TaskRead = tuple[int, str | None, str | None, Any, str, int, int, int, float | N
 Timings = tuple[dict[str, float], dict[str, int]]  # per key: sum, number of attempts
 
 
+def _latest_rescore(attempt_dir: str) -> tuple[str, dict] | None:
+    """The newest `rescore-<UTC time>/result.json` in a run directory, if any."""
+    try:
+        names = [e.name for e in os.scandir(attempt_dir) if e.name.startswith("rescore-")]
+    except OSError:
+        return None
+    for name in sorted(names, reverse=True):  # the timestamp sorts as text
+        data = _read_json(f"{attempt_dir}/{name}/result.json")
+        if isinstance(data, dict):
+            return name, data
+    return None
+
+
 def _read_task(job: Job, timing_sum: dict[str, float] | None, timing_n: dict[str, int]) -> TaskRead:
     """Read one task's attempts. The last attempt's result.json gives the outcome; tokens,
     duration and run.json timings add up over all attempts. Timings go into timing_sum and
@@ -322,6 +335,13 @@ def _read_task(job: Job, timing_sum: dict[str, float] | None, timing_n: dict[str
     last = os.path.basename(dirs[-1]) if dirs else None
     if result is None:
         return (len(dirs), last, None, None, "", tin, tout, ex, duration)
+    rescored = _latest_rescore(dirs[-1])
+    if rescored is not None:
+        # `bakectl score` fixed the scorer after the run: its newest verdict counts.
+        name, newer = rescored
+        was = result.get("status")
+        result = {**result, **{k: newer.get(k) for k in ("status", "reward", "passed")}}
+        result["message"] = f"rescored ({name}; was {was})"
     status = result.get("status")
     message = result.get("message")
     return (

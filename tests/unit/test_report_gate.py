@@ -905,3 +905,25 @@ def test_threshold_parsing() -> None:
         parse_fraction("--x", "nan")
     with pytest.raises(UsageError, match="no checks"):
         evaluate(Path("."), Path("."), Thresholds())
+
+
+def test_newest_rescore_counts_and_is_marked(tmp_path: Path) -> None:
+    """`bakectl score` writes rescore-<time>/ beside the result: the report shows the
+    newest verdict, says so, and the run's own result.json is left untouched."""
+    d = tmp_path / "20261123T120000Z-arith-1-chat-abcd"
+    write_attempt(d, "1", 1, Attempt("failed", 0.0, "", 3.0, {"total": 3.0}, []), "arith")
+    for stamp, status, reward in (
+        ("20261123T130000Z", "failed", 0.5),
+        ("20261123T140000Z", "passed", 1.0),
+    ):
+        r = d / f"rescore-{stamp}"
+        r.mkdir()
+        (r / "result.json").write_text(
+            json.dumps({"status": status, "reward": reward, "passed": status == "passed"})
+        )
+    s = rp.summarize(d)
+    (row,) = s["tasks"]
+    assert (row["status"], row["reward"]) == ("passed", 1.0)
+    assert row["message"] == "rescored (rescore-20261123T140000Z; was failed)"
+    assert s["pass_rate"] == 1.0
+    assert json.loads((d / "result.json").read_text())["status"] == "failed"
