@@ -50,7 +50,9 @@ def run(
     ] = None,
     replay_dir: Annotated[
         Path | None,
-        typer.Option("--replay-dir", help="Batch: task T replays the fixture DIR/T/ (offline)."),
+        typer.Option(
+            "--replay-dir", help="Batch: task T replays DIR/T/ or DIR/T-<agent>/ (offline)."
+        ),
     ] = None,
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Model name, given to the agent.")
