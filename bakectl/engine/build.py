@@ -19,6 +19,7 @@ from bakectl.engine.docker import (
     engine_error,
     image_exists,
     local_images,
+    present_among,
     server_is_podman,
 )
 from bakectl.engine.plan import Plan, Step, StepResult, print_plan, run_step
@@ -224,10 +225,8 @@ class Builder:
                 if not self.o.dry_run:
                     raise
                 have = set()  # dry-run without an engine: print everything
-            # A podman-backed engine's image list can lag behind builds made by the
-            # podman CLI; ask once more, per image, before building anything.
-            if have:
-                have |= {t.image for t in targets if t.image not in have and image_exists(t.image)}
+            if have:  # ask the store once more about the missing ones (podman's list lags)
+                have |= present_among([t.image for t in targets if t.image not in have])
             pending = [t for t in targets if t.image not in have]
             outcome.up_to_date = [t.image for t in targets if t.image in have]
         if not pending:

@@ -48,6 +48,29 @@ def local_images() -> set[str]:
     return set(res.stdout.split())
 
 
+def _short(ref: str) -> str:
+    """podman names refs in full (localhost/x, docker.io/library/x); docker does not."""
+    for prefix in ("localhost/", "docker.io/library/", "docker.io/"):
+        if ref.startswith(prefix):
+            return ref.removeprefix(prefix)
+    return ref
+
+
+def present_among(refs: list[str]) -> set[str]:
+    """Which of `refs` the store has, asked directly (one `docker image inspect`).
+    A podman-backed engine's image list can lag behind builds the podman CLI made;
+    inspect reads the store itself."""
+    if not refs:
+        return set()
+    res = _run(["docker", "image", "inspect", *refs])
+    try:
+        found = json.loads(res.stdout or "[]")
+    except ValueError:
+        return set()
+    tags = {_short(t) for img in found for t in img.get("RepoTags") or []}
+    return {r for r in refs if r in tags}
+
+
 def image_exists(ref: str, engine: str = "docker") -> bool:
     return _run([engine, "image", "inspect", ref]).returncode == 0
 
