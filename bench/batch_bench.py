@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +36,8 @@ from pathlib import Path
 from _util import REPO
 
 sys.path.insert(0, str(REPO))
+
+from tests.support.images import remove_images  # noqa: E402
 
 NAMESPACE = "bakectl-bench-batch"
 TARGET_OVERHEAD = 1.5
@@ -157,14 +158,7 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if not args.keep_images:
-            refs = subprocess.run(
-                ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
-                capture_output=True,
-                text=True,
-            ).stdout.split()
-            mine = [r for r in refs if r.startswith(NAMESPACE + "/")]
-            if mine:
-                subprocess.run(["docker", "image", "rm", "-f", *mine], capture_output=True)
+            remove_images(NAMESPACE + "/")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from bakectl.catalog import Catalog  # noqa: E402
 from bakectl.render import variables  # noqa: E402
 from bakectl.render.renderer import Renderer  # noqa: E402
 from bakectl.render.select import all_targets  # noqa: E402
+from tests.support.images import remove_images  # noqa: E402
 
 
 def sh(argv: list[str], env: dict[str, str] | None = None) -> None:
@@ -34,14 +35,7 @@ def sh(argv: list[str], env: dict[str, str] | None = None) -> None:
 
 
 def clean(namespace: str) -> None:
-    refs = subprocess.run(
-        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    mine = [r for r in refs if r.startswith(namespace + "/")]
-    if mine:
-        subprocess.run(["docker", "image", "rm", "-f", *mine], capture_output=True)
+    remove_images(namespace + "/")
     sh(["docker", "builder", "prune", "-af"])
 
 

@@ -52,8 +52,11 @@ def doctor(registry: Registry = None) -> None:
         checks.append(("catalog", False, str(exc), "run inside a bakectl checkout"))
         values = variables.resolve(Path.cwd(), {"REGISTRY": registry})
     if engine_ok:
+        from bakectl.engine.docker import present_among
+
+        present = present_among([values[var] for var in RECIPES])
         for var in RECIPES:
-            ok, _ = _cmd(["docker", "image", "inspect", values[var]])
+            ok = values[var] in present
             checks.append(
                 (
                     f"base {values[var]}",

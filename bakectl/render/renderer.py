@@ -105,6 +105,10 @@ class Renderer:
             undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
         )
 
+    def _builtin(self, name: str) -> jinja2.Template:
+        """One of bakectl's own templates (eval, agent, gateway Dockerfiles)."""
+        return self._jinja.from_string((_TEMPLATES / name).read_text())
+
     # -- shared label material ---------------------------------------------------------
     @cached_property
     def _oci(self) -> dict[str, str]:
@@ -166,16 +170,14 @@ class Renderer:
                 f"{src}:{exc.lineno}: template syntax error: {exc.message}",
                 "fix the jinja2 syntax at that line",
             ) from None
-        except jinja2.UndefinedError as exc:
+        except jinja2.TemplateError as exc:  # undefined variables, missing includes
             line = _template_line(exc, str(src))
             at = f"{src}:{line}" if line else str(src)
-            raise UsageError(
-                f"{at}: undefined template variable: {exc.message}",
-                "templates see: benchmark (benchmark.yaml fields), task_id, workdir",
-            ) from None
-        except jinja2.TemplateError as exc:
-            line = _template_line(exc, str(src))
-            at = f"{src}:{line}" if line else str(src)
+            if isinstance(exc, jinja2.UndefinedError):
+                raise UsageError(
+                    f"{at}: undefined template variable: {exc.message}",
+                    "templates see: benchmark (benchmark.yaml fields), task_id, workdir",
+                ) from None
             raise UsageError(
                 f"{at}: template error: {exc}",
                 "includes are resolved inside the environment directory",
@@ -222,9 +224,7 @@ class Renderer:
         key = f"agent:{agent.name}"
         if key in self._cache:
             return self._cache[key]
-        text = self._jinja.from_string((_TEMPLATES / "agent.Dockerfile.j2").read_text()).render(
-            version=__version__, agent=agent.name
-        )
+        text = self._builtin("agent.Dockerfile.j2").render(version=__version__, agent=agent.name)
         digest = hash_parts("agent", text, hash_tree(agent.dir))
         t = self._new(
             "agent", ("agent", agent.name), digest, context=agent.dir, dockerfile_text=text
@@ -246,9 +246,7 @@ class Renderer:
         if key in self._cache:
             return self._cache[key]
         src = Path(__file__).resolve().parents[1] / "gateway"
-        text = self._jinja.from_string((_TEMPLATES / "gateway.Dockerfile.j2").read_text()).render(
-            version=__version__
-        )
+        text = self._builtin("gateway.Dockerfile.j2").render(version=__version__)
         digest = hash_parts(
             "gateway", text, hash_tree(src), f"PYTHON_IMAGE={self.vars['PYTHON_IMAGE']}"
         )
@@ -275,7 +273,7 @@ class Renderer:
         key = "eval:" + "/".join(path)
         if key in self._cache:
             return self._cache[key]
-        text = self._jinja.from_string((_TEMPLATES / "eval.Dockerfile.j2").read_text()).render(
+        text = self._builtin("eval.Dockerfile.j2").render(
             version=__version__,
             agent=agent.name,
             workdir=bench.spec.workdir,

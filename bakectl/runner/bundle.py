@@ -53,10 +53,8 @@ from bakectl.catalog.models import AgentSpec, BenchmarkSpec, TaskSpec
 from bakectl.errors import UsageError
 from bakectl.gitinfo import git, source_epoch
 from bakectl.render.renderer import ImageTarget, Renderer
-from bakectl.runner import docker_ops as ops
 from bakectl.runner.gateway_ctl import GatewayConfig
-from bakectl.runner.rundir import RunDir, new_run_id
-from bakectl.runner.spec import RunOptions, RunSpec, TaskResult
+from bakectl.runner.spec import RunOptions, RunSpec, TaskResult, assemble_spec
 
 BUNDLE_KIND = "bakectl-bundle"
 BUNDLE_VERSION = 1
@@ -834,42 +832,26 @@ def bundle_spec(
             f"scorer/{task_id}/solution/solve.sh",
             "bundle again from a catalog whose task has solution/solve.sh",
         )
-    if options.timeout_sec is not None and options.timeout_sec <= 0:
-        raise UsageError(f"--timeout {options.timeout_sec:g} must be above 0", "e.g. --timeout 600")
     if options.gateway is None:
         fixture = bundle.fixture(task_id)
         if fixture is not None:
             options = _replace(options, gateway=GatewayConfig.from_flags(fixture, None, None))
     if options.gateway is not None and options.gateway.mode == "replay" and options.model is None:
         options = _replace(options, model=_recorded_model(options.gateway.fixture))
-    run_id = options.run_id or new_run_id(bench.name, task.id, agent.name)
-    rd = RunDir(options.out_dir.resolve() / run_id)
-    if rd.root.exists():
-        raise UsageError(f"run directory {rd.root} already exists", "pick another run id or --out")
-    limits = task.spec.environment
-    cpus = min(limits.cpus, float(os.cpu_count() or 1))
     warnings = []
-    if cpus < limits.cpus:
-        warnings.append(f"task asks for {limits.cpus:g} CPUs; this host has {cpus:g}, using that")
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         warnings.append(f"the bundle was edited since it was made: {problems[0]}{more}")
     eval_name = bundle.manifest["tasks"][task_id]["eval_target"]
     gw_name = bundle.manifest.get("gateway_target") or "gateway"
-    return RunSpec(
-        benchmark=bench,
-        task=task,
-        agent=agent,
-        eval_image=bundle.image_target(eval_name, registry),
-        gateway_image=bundle.image_target(gw_name, registry) if options.gateway else None,
-        options=options,
-        run_id=run_id,
-        names=ops.Names(run_id),
-        dir=rd,
-        agent_timeout=options.timeout_sec or task.spec.agent.timeout_sec,
-        verifier_timeout=task.spec.verifier.timeout_sec,
-        cpus=cpus,
-        warnings=warnings,
+    return assemble_spec(
+        bench,
+        task,
+        agent,
+        bundle.image_target(eval_name, registry),
+        bundle.image_target(gw_name, registry) if options.gateway else None,
+        options,
+        warnings,
     )
 
 

@@ -11,6 +11,7 @@ import os
 import re
 import sys
 import threading
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -167,34 +168,55 @@ def prepare(
         if options.model is None and isinstance(recorded_model, str):
             # Replay is strict on the model too: default to the one the fixture recorded.
             options = dataclasses.replace(options, model=recorded_model)
+    return assemble_spec(
+        bench,
+        task,
+        ag,
+        renderer.eval(bench, ag, task),
+        renderer.gateway() if options.gateway else None,
+        options,
+    )
+
+
+def assemble_spec(
+    bench: Benchmark,
+    task: Task,
+    agent: Agent,
+    eval_image: ImageTarget,
+    gateway_image: ImageTarget | None,
+    options: RunOptions,
+    warnings: Sequence[str] = (),
+) -> RunSpec:
+    """The checks and limits every run shares, wherever its task came from (the
+    catalog, or a bundle): timeout, run id and directory, CPUs, warnings."""
     if options.timeout_sec is not None and options.timeout_sec <= 0:
         raise UsageError(f"--timeout {options.timeout_sec:g} must be above 0", "e.g. --timeout 600")
-    run_id = options.run_id or new_run_id(bench.name, task.id, ag.name)
+    run_id = options.run_id or new_run_id(bench.name, task.id, agent.name)
     if not _RUN_ID_RE.match(run_id):
         raise UsageError(f"run id {run_id!r} is not a valid docker name", "use [A-Za-z0-9_.-]")
     rd = RunDir(options.out_dir.resolve() / run_id)
     if rd.root.exists():
         raise UsageError(f"run directory {rd.root} already exists", "pick another run id or --out")
     env_limits = task.spec.environment
-    warnings: list[str] = []
+    notes = list(warnings)
     cpus = env_limits.cpus
     host_cpus = os.cpu_count() or 1
     if cpus > host_cpus:
-        warnings.append(f"task asks for {cpus:g} CPUs; this host has {host_cpus}, using that")
+        notes.append(f"task asks for {cpus:g} CPUs; this host has {host_cpus}, using that")
         cpus = float(host_cpus)
     if env_limits.allow_internet:
-        warnings.append("task allows internet, but agents run offline (only the gateway is)")
-    for name in ag.spec.env:
+        notes.append("task allows internet, but agents run offline (only the gateway is)")
+    for name in agent.spec.env:
         if name in RESERVED_ENV:
-            warnings.append(
+            notes.append(
                 f"agent.yaml env {name!r} is set by the runner; the host value is not passed"
             )
     return RunSpec(
         benchmark=bench,
         task=task,
-        agent=ag,
-        eval_image=renderer.eval(bench, ag, task),
-        gateway_image=renderer.gateway() if options.gateway else None,
+        agent=agent,
+        eval_image=eval_image,
+        gateway_image=gateway_image,
         options=options,
         run_id=run_id,
         names=ops.Names(run_id),
@@ -202,7 +224,7 @@ def prepare(
         agent_timeout=options.timeout_sec or task.spec.agent.timeout_sec,
         verifier_timeout=task.spec.verifier.timeout_sec,
         cpus=cpus,
-        warnings=warnings,
+        warnings=notes,
     )
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,24 @@ def image_labels(ref: str, engine: str = "docker") -> dict[str, str]:
     import json
 
     return json.loads(out) or {}
+
+
+@dataclass
+class CatalogLab:
+    """A throwaway catalog (BAKECTL_ROOT) whose images live in their own namespace."""
+
+    root: Path
+    namespace: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"BAKECTL_ROOT": str(self.root), "REGISTRY": self.namespace}
+
+    def renderer(self):
+        from bakectl.catalog import Catalog
+        from bakectl.render import variables
+        from bakectl.render.renderer import Renderer
+
+        return Renderer(
+            Catalog(self.root), variables.resolve(self.root, {"REGISTRY": self.namespace})
+        )

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import REPO, bakectl
+from tests.integration.conftest import REPO, CatalogLab, bakectl
+from tests.support.images import remove_images
 
 pytestmark = pytest.mark.integration
 
@@ -91,23 +92,8 @@ def _task(
 
 
 @dataclass
-class Lab:
-    root: Path
-    namespace: str
+class Lab(CatalogLab):
     fixtures: Path
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {"BAKECTL_ROOT": str(self.root), "REGISTRY": self.namespace}
-
-    def renderer(self):
-        from bakectl.catalog import Catalog
-        from bakectl.render import variables
-        from bakectl.render.renderer import Renderer
-
-        return Renderer(
-            Catalog(self.root), variables.resolve(self.root, {"REGISTRY": self.namespace})
-        )
 
 
 @pytest.fixture(scope="module")
@@ -139,14 +125,7 @@ def lab(engine, tmp_path_factory) -> Lab:
         (fixtures / tid / "exchanges.jsonl").write_text('{"bakectl_fixture": 1}\n')
     the_lab = Lab(root, f"itest-batch-{uuid.uuid4().hex[:8]}", fixtures)
     yield the_lab
-    refs = subprocess.run(
-        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    mine = [ref for ref in refs if ref.startswith(the_lab.namespace + "/")]
-    if mine:
-        subprocess.run(["docker", "image", "rm", "-f", *mine], capture_output=True)
+    remove_images(the_lab.namespace + "/")
 
 
 def left_behind(batch_id: str) -> list[str]:

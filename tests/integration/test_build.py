@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 import subprocess
-import tarfile
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import REPO, bakectl, image_labels
+from tests.support.images import image_members, remove_images
 
 pytestmark = pytest.mark.integration
 
@@ -23,14 +22,7 @@ def namespace(engine):
     """A fresh image namespace, so a build really builds; removed afterwards."""
     ns = f"itest-{uuid.uuid4().hex[:8]}"
     yield ns
-    refs = subprocess.run(
-        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    mine = [r for r in refs if r.startswith(ns + "/")]
-    if mine:
-        subprocess.run(["docker", "image", "rm", "-f", *mine], capture_output=True)
+    remove_images(ns + "/")
 
 
 def built_ref(stderr: str) -> list[str]:
@@ -38,19 +30,7 @@ def built_ref(stderr: str) -> list[str]:
 
 
 def exported_files(ref: str) -> dict[str, bytes]:
-    cid = subprocess.run(
-        ["docker", "create", ref], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    try:
-        data = subprocess.run(["docker", "export", cid], capture_output=True, check=True).stdout
-    finally:
-        subprocess.run(["docker", "rm", cid], capture_output=True)
-    files = {}
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        for m in tar.getmembers():
-            if m.isfile() and m.size < 2_000_000:
-                files[m.name] = tar.extractfile(m).read()
-    return files
+    return {n: c for n, c in image_members(ref, 2_000_000).items() if c is not None}
 
 
 def assert_no_scorer_files(files: dict[str, bytes], task_dirs: list[Path]) -> None:

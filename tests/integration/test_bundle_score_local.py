@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import REPO, bakectl
+from tests.support.images import remove_images
 
 pytestmark = pytest.mark.integration
 
@@ -280,11 +281,4 @@ def test_bundle_rebuilds_and_replays_anywhere_with_the_same_reward(tmp_path):
         if agent == "chat":  # strict replay: the very same exchanges
             assert (rerun / "trace.jsonl").read_text() == (run_dir / "trace.jsonl").read_text()
     finally:
-        refs = subprocess.run(
-            ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
-            capture_output=True,
-            text=True,
-        ).stdout.split()
-        mine = [r for r in refs if r.startswith(namespace + "/")]
-        if mine:
-            subprocess.run(["docker", "image", "rm", "-f", *mine], capture_output=True)
+        remove_images(namespace + "/")

@@ -11,24 +11,11 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import bakectl, image_labels
+from tests.support.images import remove_images
 
 pytestmark = pytest.mark.integration
 
 BASES = ("debian:bookworm-slim", "python:3.11-slim-bookworm")
-
-
-def _rm_namespace(ns: str, engine: str, env: dict | None = None) -> None:
-    import os
-
-    out = subprocess.run(
-        [engine, "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-    ).stdout
-    refs = [r for r in out.split() if r.removeprefix("localhost/").startswith(ns + "/")]
-    if refs:
-        subprocess.run([engine, "image", "rm", "-f", *refs], capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +70,7 @@ def test_fallback_through_podman_backed_docker_host(podman_socket):
         )
         assert "up to date: " + ref in again.stderr
     finally:
-        _rm_namespace(ns, "podman")
+        remove_images(ns + "/", "podman")
 
 
 def test_engine_podman_moves_image_into_docker_store(podman_bases):
@@ -105,5 +92,5 @@ def test_engine_podman_moves_image_into_docker_store(podman_bases):
         ).stdout
         assert "run.sh" in files and "numbers.txt" in files
     finally:
-        _rm_namespace(ns, "docker")
-        _rm_namespace(ns, "podman")
+        remove_images(ns + "/", "docker")
+        remove_images(ns + "/", "podman")

@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import urllib.request
 
 import pytest
 
 from tests.integration.conftest import bakectl
 from tests.support.faulty_proxy import FaultyProxy
+from tests.support.images import remove_images
 
 pytestmark = pytest.mark.integration
-
-
-def _cleanup(prefix: str) -> None:
-    refs = subprocess.run(
-        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    mine = [r for r in refs if r.startswith(prefix)]
-    if mine:
-        subprocess.run(["docker", "image", "rm", "-f", *mine], capture_output=True)
 
 
 def _manifest(registry: str, repo: str, tag: str) -> dict:
@@ -57,7 +46,7 @@ def test_push_retries_transient_failures(engine, registry):
         assert manifest["layers"]
     finally:
         proxy.close()
-        _cleanup(proxy.address)
+        remove_images(proxy.address)
 
 
 def test_push_does_not_retry_permanent_failures(engine, registry):
@@ -81,7 +70,7 @@ def test_push_does_not_retry_permanent_failures(engine, registry):
         assert "Traceback" not in res.stderr
     finally:
         proxy.close()
-        _cleanup(proxy.address)
+        remove_images(proxy.address)
 
 
 def test_push_without_registry_is_bad_input(engine):

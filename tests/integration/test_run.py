@@ -6,24 +6,22 @@ extra agents and tasks, built once per session in their own image namespace.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from bakectl.runner.rundir import read_reward
-from tests.integration.conftest import REPO, bakectl
+from tests.integration.conftest import REPO, CatalogLab, bakectl
+from tests.support.images import image_members
 
 pytestmark = pytest.mark.integration
 
@@ -62,25 +60,6 @@ exit 0
 """
 
 
-@dataclass
-class Lab:
-    root: Path
-    namespace: str
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {"BAKECTL_ROOT": str(self.root), "REGISTRY": self.namespace}
-
-    def renderer(self):
-        from bakectl.catalog import Catalog
-        from bakectl.render import variables
-        from bakectl.render.renderer import Renderer
-
-        return Renderer(
-            Catalog(self.root), variables.resolve(self.root, {"REGISTRY": self.namespace})
-        )
-
-
 def _agent(root: Path, name: str, run_sh: str, *, install: str = "", env: tuple = ()) -> None:
     d = root / "containers/agents" / name
     d.mkdir()
@@ -114,7 +93,7 @@ def nothing_left_behind(request):
 
 
 @pytest.fixture(scope="session")
-def lab(engine, tmp_path_factory) -> Lab:
+def lab(engine, tmp_path_factory) -> CatalogLab:
     root = tmp_path_factory.mktemp("lab") / "proj"
     shutil.copytree(REPO / "containers", root / "containers")
     shutil.copy(REPO / "docker-bake.hcl", root / "docker-bake.hcl")
@@ -138,7 +117,7 @@ def lab(engine, tmp_path_factory) -> Lab:
         (hello / sub / "canary.txt").write_text(canary + "\n")
     for f, canary in (("tests/test.sh", CANARY_TESTS), ("solution/solve.sh", CANARY_SOLUTION)):
         (hello / f).write_text((hello / f).read_text() + f"# {canary}\n")
-    the_lab = Lab(root, f"itest-run-{uuid.uuid4().hex[:8]}")
+    the_lab = CatalogLab(root, f"itest-run-{uuid.uuid4().hex[:8]}")
 
     from bakectl.runner import ensure_images
 
@@ -163,7 +142,7 @@ def lab(engine, tmp_path_factory) -> Lab:
         subprocess.run(["docker", "image", "rm", "-f", *mine], capture_output=True)
 
 
-def run_lab(lab: Lab, bench: str, task: str, agent: str, tmp_path: Path, **kw):
+def run_lab(lab: CatalogLab, bench: str, task: str, agent: str, tmp_path: Path, **kw):
     from bakectl.runner import RunOptions, run_task
 
     # build=True only builds the gateway image again if its source changed meanwhile.
@@ -206,19 +185,11 @@ def container_running(name: str) -> bool:
 
 
 def exported_text(ref: str) -> bytes:
-    cid = subprocess.run(
-        ["docker", "create", ref], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    try:
-        data = subprocess.run(["docker", "export", cid], capture_output=True, check=True).stdout
-    finally:
-        subprocess.run(["docker", "rm", cid], capture_output=True)
     chunks = []
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        for m in tar.getmembers():
-            chunks.append(m.name.encode())
-            if m.isfile() and m.size < 5_000_000:
-                chunks.append(tar.extractfile(m).read())
+    for name, content in image_members(ref, 5_000_000).items():
+        chunks.append(name.encode())
+        if content is not None:
+            chunks.append(content)
     return b"\n".join(chunks)
 
 
