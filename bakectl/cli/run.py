@@ -230,7 +230,12 @@ def _run_batch(
     if tasks is not None:
         task_ids = resolve_task_ids(renderer.catalog, benchmark, tasks)
     gateway = batch_gateway(
-        replay=replay, replay_dir=replay_dir, record=record, upstream=upstream, agent=agent
+        replay=replay,
+        replay_dir=replay_dir,
+        record=record,
+        upstream=upstream,
+        agent=agent,
+        benchmark=benchmark,
     )
     batch_id = None if resume is not None else new_batch_id(benchmark, agent)
     batch_dir = resume if resume is not None else out / str(batch_id)

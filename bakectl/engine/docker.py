@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from typing import Any
 
 from bakectl.engine.classify import engine_down
 from bakectl.errors import BakectlError, UsageError
@@ -73,13 +72,6 @@ def present_among(refs: list[str]) -> set[str]:
 
 def image_exists(ref: str, engine: str = "docker") -> bool:
     return _run([engine, "image", "inspect", ref]).returncode == 0
-
-
-def inspect_image(ref: str) -> dict[str, Any]:
-    res = _run(["docker", "image", "inspect", ref])
-    if res.returncode != 0:
-        raise UsageError(f"image {ref} is not in docker's store", "build it first")
-    return json.loads(res.stdout)[0]
 
 
 def server_is_podman() -> bool:

@@ -154,7 +154,6 @@ class FixtureWriter:
         self._next_seq = 0  # next seq handed to a request
         self._next_write = 0  # next seq the file is waiting for
         self._pending: dict[int, dict[str, Any] | None] = {}
-        self.written = 0
         self._write_line(
             {
                 "bakectl_fixture": FIXTURE_VERSION,
@@ -183,7 +182,6 @@ class FixtureWriter:
                 self._next_write += 1
                 if item is not None and not self._out.closed:
                     self._write_line(item)
-                    self.written += 1
 
     def close(self) -> None:
         with self._lock:
@@ -192,7 +190,6 @@ class FixtureWriter:
                 item = self._pending[seq]
                 if item is not None:
                     self._write_line(item)
-                    self.written += 1
             self._pending.clear()
             self._out.close()
 

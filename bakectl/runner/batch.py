@@ -64,6 +64,7 @@ from bakectl.engine.plan import Step
 from bakectl.errors import BakectlError, UsageError
 from bakectl.render.renderer import ImageTarget, Renderer
 from bakectl.runner import docker_ops as ops
+from bakectl.runner.fixtures import find_fixture
 from bakectl.runner.gateway_ctl import GatewayConfig
 from bakectl.runner.progress import Null, Progress
 from bakectl.runner.rundir import RunDir, write_json
@@ -231,10 +232,12 @@ def batch_gateway(
     record: Path | None = None,
     upstream: str | None = None,
     agent: str | None = None,
+    benchmark: str | None = None,
 ) -> GatewayArg:
     """The gateway of each task of a batch, from the run flags.
 
-    --replay-dir DIR: task T replays DIR/T/ (or DIR/T-<agent>/, the layout of tests/fixtures). --record DIR: task T records into DIR/T/.
+    --replay-dir DIR: task T replays DIR/T/, DIR/T-<agent>/ or DIR/<bench>/T-<agent>/
+    (the layout of tests/fixtures), as bundles find fixtures. --record DIR: task T records into DIR/T/.
     --replay F serves one task (a batch of one). Alone, --upstream passes through.
     """
     if replay_dir is not None:
@@ -251,12 +254,10 @@ def batch_gateway(
         root = replay_dir
 
         def replay_for(task: str) -> GatewayConfig | None:
-            fixture = root / task
-            if not fixture.exists() and agent and (root / f"{task}-{agent}").exists():
-                fixture = root / f"{task}-{agent}"
-            if not fixture.exists():
+            fixture = find_fixture(root, benchmark or "", task, agent or "", single=False)
+            if fixture is None:
                 raise UsageError(
-                    f"--replay-dir {root} has no fixture for task {task!r} ({fixture})",
+                    f"--replay-dir {root} has no fixture for task {task!r} ({root / task})",
                     "record it: bakectl run ... --tasks T --record DIR --upstream URL "
                     "(writes DIR/<task_id>/), or leave the task out",
                 )

@@ -53,6 +53,7 @@ from bakectl.catalog.models import AgentSpec, BenchmarkSpec, TaskSpec
 from bakectl.errors import UsageError
 from bakectl.gitinfo import git, source_epoch
 from bakectl.render.renderer import ImageTarget, Renderer
+from bakectl.runner.fixtures import find_fixture
 from bakectl.runner.gateway_ctl import GatewayConfig
 from bakectl.runner.spec import RunOptions, RunSpec, TaskResult, assemble_spec
 
@@ -315,18 +316,6 @@ def source_for_runs(path: Path) -> BundleSource:
     src.created_at = _iso(_epoch(str(stamp))) if stamp else _iso(0)
     src.tasks = sorted(set(src.tasks), key=src.tasks.index)
     return src
-
-
-def find_fixture(root: Path, bench: str, task: str, agent: str, single: bool) -> Path | None:
-    """A task's fixture under --fixtures ROOT: ROOT itself (one task), ROOT/<task>,
-    ROOT/<task>-<agent>, ROOT/<bench>/<task>-<agent> or ROOT/<bench>/<task>."""
-    if single and root.suffix == ".jsonl" and root.is_file():
-        return root
-    cands = [root / task, root / f"{task}-{agent}", root / bench / f"{task}-{agent}"]
-    cands.append(root / bench / task)
-    if single:
-        cands.insert(0, root)
-    return next((c for c in cands if (c / "exchanges.jsonl").is_file()), None)
 
 
 def source_for_catalog(

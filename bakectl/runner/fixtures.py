@@ -29,6 +29,18 @@ def find_fixtures(paths: list[Path]) -> list[Path]:
     return found
 
 
+def find_fixture(root: Path, bench: str, task: str, agent: str, single: bool) -> Path | None:
+    """A task's fixture under --fixtures ROOT: ROOT itself (one task), ROOT/<task>,
+    ROOT/<task>-<agent>, ROOT/<bench>/<task>-<agent> or ROOT/<bench>/<task>."""
+    if single and root.suffix == ".jsonl" and root.is_file():
+        return root
+    cands = [root / task, root / f"{task}-{agent}", root / bench / f"{task}-{agent}"]
+    cands.append(root / bench / task)
+    if single:
+        cands.insert(0, root)
+    return next((c for c in cands if (c / "exchanges.jsonl").is_file()), None)
+
+
 def _detect_secrets(files: list[Path]) -> list[Problem]:
     # detect-secrets is the industry-standard scanner: its plugins know the key
     # shapes of dozens of providers, which hand-written regexes would not.
