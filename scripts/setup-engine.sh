@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install and start the container engine bakectl needs: dockerd + buildx
-# (Debian 13 packages, pinned low so nothing else upgrades), podman, and
-# debootstrap for registry-free base images. A no-op where `docker info`
+# (Debian 13's packages; on Debian 12 from the trixie suite pinned low so
+# nothing else upgrades), podman, and debootstrap for registry-free base images. A no-op where `docker info`
 # and buildx already work (Docker Desktop, an existing engine).
 set -euo pipefail
 
@@ -23,51 +23,69 @@ if engine_ok && need_tools; then
   exit 0
 fi
 
-if engine_ok && { [ "$(id -u)" != 0 ] || ! grep -qs 'bookworm' /etc/os-release; }; then
+# The Debian release, from os-release: "bookworm", "trixie", ... ("" elsewhere).
+codename() {
+  ( . /etc/os-release 2>/dev/null && [ "${ID:-}" = debian ] && printf '%s' "${VERSION_CODENAME:-}" ) || true
+}
+
+packages_missing() {
+  ! need_tools || { ! engine_ok && { ! command -v dockerd >/dev/null 2>&1 \
+    || ! [ -x /usr/libexec/docker/cli-plugins/docker-buildx ]; }; }
+}
+
+if engine_ok && { [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; }; then
   # Docker Desktop or an engine we did not install: leave it alone.
   log "the docker engine and buildx work; podman, debootstrap or docker-registry are missing:"
   log "the podman fallback, 'bakectl images bootstrap' (it pulls instead) and the push tests need them"
   exit 0
 fi
-if [ "$(id -u)" != 0 ]; then
-  log "not root: install Docker (with the buildx plugin), podman and debootstrap yourself,"
-  log "or re-run this script with sudo. Docker Desktop already ships buildx."
-  exit 1
-fi
-if ! grep -qs 'bookworm' /etc/os-release; then
-  log "this script knows Debian 12 only; install docker, docker-buildx, podman and debootstrap"
-  log "with your system's packages (or Docker Desktop), start the engine, and re-run 'make setup'"
-  exit 1
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-if ! command -v dockerd >/dev/null 2>&1 || ! command -v podman >/dev/null 2>&1 \
-   || ! command -v debootstrap >/dev/null 2>&1 || ! command -v docker-registry >/dev/null 2>&1 \
-   || ! [ -x /usr/libexec/docker/cli-plugins/docker-buildx ]; then
-  # Debian 13 ("trixie") has a Docker engine with a modern BuildKit and the
-  # buildx plugin; pin it below the default (500) so only what we ask for comes from it.
-  if [ -f /etc/apt/sources.list.d/debian.sources ] && ! grep -q 'trixie' /etc/apt/sources.list.d/debian.sources; then
-    uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-    log "adding Debian 13 (trixie) from $uri with apt pin priority 100"
-    cat > /etc/apt/sources.list.d/bakectl-trixie.sources <<SRC
+if packages_missing; then
+  if [ "$(id -u)" != 0 ]; then
+    log "not root: install Docker (with the buildx plugin), podman, debootstrap and docker-registry"
+    log "yourself, or re-run this script with sudo. Docker Desktop already ships buildx."
+    exit 1
+  fi
+  release=$(codename)
+  if ! command -v apt-get >/dev/null 2>&1 || [ -z "$release" ]; then
+    log "this script installs packages on Debian 12 or 13 only; install docker, docker-buildx, podman,"
+    log "debootstrap and docker-registry with your system's packages (or Docker Desktop), start the"
+    log "engine, and re-run 'make setup'"
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  docker_pkgs="docker.io docker-buildx"
+  if [ "$release" = bookworm ]; then
+    # Debian 12's Docker is too old for bake; Debian 13 ("trixie") has a modern
+    # BuildKit and the buildx plugin. Pin it below the default (500) so only what
+    # we ask for comes from it.
+    if [ -f /etc/apt/sources.list.d/debian.sources ] && ! grep -q 'trixie' /etc/apt/sources.list.d/debian.sources \
+       && ! [ -f /etc/apt/sources.list.d/bakectl-trixie.sources ]; then
+      uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
+      log "adding Debian 13 (trixie) from ${uri:-http://deb.debian.org/debian} with apt pin priority 100"
+      cat > /etc/apt/sources.list.d/bakectl-trixie.sources <<SRC
 Types: deb
 URIs: ${uri:-http://deb.debian.org/debian}
 Suites: trixie
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
-  fi
-  cat > /etc/apt/preferences.d/bakectl-trixie <<'PIN'
+    fi
+    cat > /etc/apt/preferences.d/bakectl-trixie <<'PIN'
 Package: *
 Pin: release n=trixie
 Pin-Priority: 100
 PIN
+    # PKG/trixie (not -t trixie, which raises every trixie package and upgrades
+    # half the system): only these two and what they strictly need come from trixie.
+    docker_pkgs="docker.io/trixie docker-buildx/trixie"
+  fi
   log "apt-get update"
   apt-get update -qq
-  log "installing docker.io and docker-buildx from trixie; podman, debootstrap from bookworm"
-  # PKG/trixie (not -t trixie, which raises every trixie package and upgrades
-  # half the system): only these two and what they strictly need come from trixie.
-  apt-get install -y -qq docker.io/trixie docker-buildx/trixie >/dev/null
+  if ! engine_ok; then
+    log "installing $docker_pkgs (Debian $release)"
+    apt-get install -y -qq $docker_pkgs >/dev/null
+  fi
+  log "installing podman, debootstrap, docker-registry (Debian $release)"
   apt-get install -y -qq podman debootstrap uidmap slirp4netns fuse-overlayfs docker-registry >/dev/null
 fi
 
