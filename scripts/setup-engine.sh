@@ -58,13 +58,17 @@ if packages_missing; then
     # Debian 12's Docker is too old for bake; Debian 13 ("trixie") has a modern
     # BuildKit and the buildx plugin. Pin it below the default (500) so only what
     # we ask for comes from it.
-    if [ -f /etc/apt/sources.list.d/debian.sources ] && ! grep -q 'trixie' /etc/apt/sources.list.d/debian.sources \
-       && ! [ -f /etc/apt/sources.list.d/bakectl-trixie.sources ]; then
-      uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-      log "adding Debian 13 (trixie) from ${uri:-http://deb.debian.org/debian} with apt pin priority 100"
+    if ! grep -qs '^[^#]*trixie' /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
+         /etc/apt/sources.list.d/*.sources; then
+      # The same mirror as the machine's own Debian source (deb822 or one-line style).
+      uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+      [ -n "$uri" ] || uri=$(awk '$1 == "deb" && /bookworm/ { for (i = 2; i <= NF; i++)
+          if ($i ~ /^https?:/) { print $i; exit } }' /etc/apt/sources.list 2>/dev/null || true)
+      uri=${uri:-http://deb.debian.org/debian}
+      log "adding Debian 13 (trixie) from $uri with apt pin priority 100"
       cat > /etc/apt/sources.list.d/bakectl-trixie.sources <<SRC
 Types: deb
-URIs: ${uri:-http://deb.debian.org/debian}
+URIs: $uri
 Suites: trixie
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
@@ -93,13 +97,15 @@ if ! docker info >/dev/null 2>&1; then
   log "starting dockerd in the background (log: /var/log/bakectl-dockerd.log)"
   # containerd is started by dockerd itself when not running as a service.
   nohup dockerd >/var/log/bakectl-dockerd.log 2>&1 &
+  dockerd_pid=$!
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && break
+    kill -0 "$dockerd_pid" 2>/dev/null || break  # it exited: say why now, not in 60 s
     sleep 1
   done
 fi
 if ! docker info >/dev/null 2>&1; then
-  log "dockerd did not answer within 60 s; see /var/log/bakectl-dockerd.log"
+  log "dockerd did not start (or did not answer within 60 s); its log, /var/log/bakectl-dockerd.log, ends:"
   tail -20 /var/log/bakectl-dockerd.log >&2 || true
   exit 1
 fi
