@@ -50,10 +50,20 @@ def bootstrap(
         return
     for step in plan.steps:
         if run_step(step).returncode != 0:
-            raise BuildError(
-                f"bootstrap failed at: {step.shell()}",
-                "debootstrap needs root and Debian's archive over HTTP "
-                "(set BAKECTL_DEBIAN_MIRROR for another mirror)",
-            )
+            raise BuildError(f"bootstrap failed at: {step.shell()}", _failure_hint(step.shell()))
     for v in missing:
         typer.echo(f"bakectl: imported {values[v]} ({v})", err=True)
+
+
+def _failure_hint(command: str) -> str:
+    """What to check, by the step that failed (its own error is printed above it)."""
+    if command.startswith("debootstrap"):
+        return (
+            "debootstrap needs root and Debian's archive over HTTP "
+            "(set BAKECTL_DEBIAN_MIRROR for another mirror)"
+        )
+    if " pull " in f" {command} ":
+        return "no registry answered: on Debian, as root, install debootstrap to build it locally"
+    if " import " in command:
+        return "the engine refused the root filesystem: see its error above and 'bakectl doctor'"
+    return "the command's own error is printed above"
