@@ -18,7 +18,29 @@ need_tools() {
     && command -v docker-registry >/dev/null 2>&1
 }
 
+# podman (5.x; 4.x only for `podman run`) raises a container's open-files and
+# process limits to its own defaults (1048576 / 4194304 as root); where the
+# machine's hard limits are lower and cannot be raised (a sandbox), every RUN
+# step fails with "error setting rlimit ... operation not permitted". Pin the
+# defaults to the hard limits this machine has.
+below() { [ "$1" != unlimited ] && [ "$1" -lt "$2" ]; }
+pin_podman_limits() {
+  local podman_limits=/etc/containers/containers.conf.d/50-bakectl-ulimits.conf nofile nproc
+  if command -v podman >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && ! [ -f "$podman_limits" ]; then
+    nofile=$(ulimit -Hn) nproc=$(ulimit -Hu)
+    if below "$nofile" 1048576 || below "$nproc" 4194304; then
+      below "$nofile" 1048576 || nofile=1048576
+      below "$nproc" 4194304 || nproc=4194304
+      log "podman: default container ulimits nofile=$nofile, nproc=$nproc (this machine's hard limits; $podman_limits)"
+      mkdir -p "$(dirname "$podman_limits")"
+      printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n' \
+        "$nofile" "$nofile" "$nproc" "$nproc" > "$podman_limits"
+    fi
+  fi
+}
+
 if engine_ok && need_tools; then
+  pin_podman_limits
   log "docker engine, buildx, podman, debootstrap and docker-registry already work; nothing to do"
   exit 0
 fi
@@ -92,6 +114,8 @@ PIN
   log "installing podman, debootstrap, docker-registry (Debian $release)"
   apt-get install -y -qq podman debootstrap uidmap slirp4netns fuse-overlayfs docker-registry >/dev/null
 fi
+
+pin_podman_limits
 
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd in the background (log: /var/log/bakectl-dockerd.log)"

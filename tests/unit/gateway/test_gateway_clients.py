@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import openai
 import pytest
 from gateway_doubles import MODEL_ANTHROPIC, MODEL_OPENAI, ROUTES, Reply, messages_body, post
 
 from bakectl.gateway import start_in_thread
-
-openai = pytest.importorskip("openai")
 
 TOOLS = [
     {
