@@ -18,15 +18,18 @@ need_tools() {
     && command -v docker-registry >/dev/null 2>&1
 }
 
-# podman (5.x; 4.x only for `podman run`) raises a container's open-files and
-# process limits to its own defaults (1048576 / 4194304 as root); where the
-# machine's hard limits are lower and cannot be raised (a sandbox), every RUN
-# step fails with "error setting rlimit ... operation not permitted". Pin the
-# defaults to the hard limits this machine has.
+# podman 5 (Debian 13) raises a build container's open-files and process
+# limits to its own defaults (1048576 / 4194304 as root); where the machine's
+# hard limits are lower and cannot be raised (a sandbox), every RUN step fails
+# with "error setting rlimit ... operation not permitted". Pin the defaults to
+# the hard limits this machine has. podman 4 (Debian 12) sets none for builds,
+# and with this file set it fails the same way: leave it alone.
 below() { [ "$1" != unlimited ] && [ "$1" -lt "$2" ]; }
 pin_podman_limits() {
   local podman_limits=/etc/containers/containers.conf.d/50-bakectl-ulimits.conf nofile nproc
-  if command -v podman >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && ! [ -f "$podman_limits" ]; then
+  command -v podman >/dev/null 2>&1 || return 0
+  case "$(podman --version 2>/dev/null)" in *" version "[0-4].*) return 0 ;; esac
+  if [ "$(id -u)" = 0 ] && ! [ -f "$podman_limits" ]; then
     nofile=$(ulimit -Hn) nproc=$(ulimit -Hu)
     if below "$nofile" 1048576 || below "$nproc" 4194304; then
       below "$nofile" 1048576 || nofile=1048576
