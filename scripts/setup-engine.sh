@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install and start the container engine bakectl needs: dockerd + buildx
 # (Debian 13's packages; on Debian 12 from the trixie suite pinned low so
-# nothing else upgrades), podman, and debootstrap for registry-free base images. A no-op where `docker info`
-# and buildx already work (Docker Desktop, an existing engine).
+# nothing else upgrades), podman, and debootstrap for registry-free base
+# images. A no-op where `docker info` and buildx already work (Docker Desktop,
+# an existing engine); where the packages are there it only starts dockerd.
 set -euo pipefail
 
 log() { printf 'setup-engine: %s\n' "$*" >&2; }
