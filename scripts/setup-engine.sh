@@ -121,6 +121,11 @@ fi
 
 pin_podman_limits
 
+if ! docker info >/dev/null 2>&1 && [ "$(id -u)" != 0 ]; then
+  log "dockerd is installed but not answering, and starting it needs root:"
+  log "run 'sudo bash scripts/setup-engine.sh' (or start the docker service), then 'make setup'"
+  exit 1
+fi
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd in the background (log: /var/log/bakectl-dockerd.log)"
   # containerd is started by dockerd itself when not running as a service.
