@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from bakectl.cli.common import Registry, setup
+from bakectl.cli.run import RunFlags, finish_single
 
 
 def _task_list(raw: str | None) -> list[str] | None:
@@ -163,26 +164,14 @@ def score(
 
 
 def run_special(
+    flags: RunFlags,
     *,
     bundle_dir: Path | None,
     agent_cmd: str | None,
-    benchmark: str | None,
-    agent: str | None,
-    task_id: str | None,
     batch_flags: dict[str, object],
-    model: str | None,
-    replay: Path | None,
-    record: Path | None,
-    upstream: str | None,
-    timeout: float | None,
-    out: Path,
-    no_build: bool,
-    registry: str | None,
-    dry_run: bool,
 ) -> None:
     """`bakectl run --bundle DIR [--task-id T]` or `bakectl run B -t T --agent-cmd CMD`."""
     from bakectl.errors import UsageError
-    from bakectl.runner import GatewayConfig
 
     if bundle_dir is not None and agent_cmd is not None:
         raise UsageError(
@@ -196,64 +185,30 @@ def run_special(
             f"{used[0]} is a batch flag; {which} runs one task at a time",
             f"drop {used[0]}" + (" (--bundle runs each of its tasks)" if bundle_dir else ""),
         )
-    gateway = GatewayConfig.from_flags(replay, record, upstream)
-    common = dict(
-        benchmark=benchmark,
-        agent=agent,
-        task_id=task_id,
-        gateway=gateway,
-        model=model,
-        timeout=timeout,
-        out=out,
-        no_build=no_build,
-        registry=registry,
-        dry_run=dry_run,
-    )
+    options = flags.options(flags.gateway())
     if bundle_dir is not None:
-        run_from_bundle(bundle_dir, **common)
+        run_from_bundle(bundle_dir, flags, options)
     else:
-        run_agent_command(agent_cmd or "", **common)
+        run_agent_command(agent_cmd or "", flags, options)
 
 
-def run_from_bundle(
-    bundle_dir: Path,
-    *,
-    benchmark: str | None,
-    agent: str | None,
-    task_id: str | None,
-    gateway,
-    model: str | None,
-    timeout: float | None,
-    out: Path,
-    no_build: bool,
-    registry: str | None,
-    dry_run: bool,
-) -> None:
+def run_from_bundle(bundle_dir: Path, flags: RunFlags, options) -> None:
     """bakectl run --bundle DIR [--task-id T]: rebuild from the bundle alone, rerun."""
     from bakectl.errors import UsageError
-    from bakectl.runner import RunOptions
     from bakectl.runner.bundle import load_bundle, run_bundle
 
     bundle = load_bundle(bundle_dir)
     for flag, value, have in (
-        ("benchmark", benchmark, bundle.manifest["benchmark"]["name"]),
-        ("--agent", agent, bundle.manifest["agent"]["name"]),
+        ("benchmark", flags.benchmark, bundle.manifest["benchmark"]["name"]),
+        ("--agent", flags.agent, bundle.manifest["agent"]["name"]),
     ):
         if value is not None and value != have:
             raise UsageError(
                 f"{flag} {value!r}: the bundle is {have!r}", f"drop {flag}; the bundle says it"
             )
-    options = RunOptions(
-        model=model,
-        gateway=gateway,
-        timeout_sec=timeout,
-        out_dir=out,
-        build=not no_build,
-        dry_run=dry_run,
-    )
 
     def show(result, b) -> None:
-        if dry_run:
+        if flags.dry_run:
             return
         line = result.line()
         recorded = (b.manifest["tasks"].get(result.task) or {}).get("recorded")
@@ -263,55 +218,29 @@ def run_from_bundle(
 
     results = run_bundle(
         bundle_dir,
-        [task_id] if task_id else None,
+        [flags.task_id] if flags.task_id else None,
         options,
-        registry=registry,
+        registry=flags.registry,
         on_result=show,
     )
-    if not dry_run and any(r.status not in ("passed", "failed") for r in results):
+    if not flags.dry_run and any(r.status not in ("passed", "failed") for r in results):
         raise typer.Exit(1)
 
 
-def run_agent_command(
-    command: str,
-    *,
-    benchmark: str | None,
-    agent: str | None,
-    task_id: str | None,
-    gateway,
-    model: str | None,
-    timeout: float | None,
-    out: Path,
-    no_build: bool,
-    registry: str | None,
-    dry_run: bool,
-) -> None:
+def run_agent_command(command: str, flags: RunFlags, options) -> None:
     """bakectl run B --task-id T --agent-cmd CMD: CMD on this host, the real verifier."""
     from bakectl.errors import UsageError
-    from bakectl.runner.local import LocalOptions, run_local
+    from bakectl.runner.local import run_local
 
-    if agent is not None:
+    if flags.agent is not None:
         raise UsageError(
             "--agent and --agent-cmd exclude each other",
             "--agent runs an agent image; --agent-cmd runs a command on this host",
         )
-    if not benchmark or not task_id:
+    if not flags.benchmark or not flags.task_id:
         raise UsageError(
             "--agent-cmd needs a benchmark and --task-id",
             'e.g. bakectl run arith --task-id 1 --agent-cmd "python3 my_agent.py"',
         )
-    options = LocalOptions(
-        command=command,
-        model=model,
-        gateway=gateway,
-        timeout_sec=timeout,
-        out_dir=out,
-        build=not no_build,
-        dry_run=dry_run,
-    )
-    result = run_local(setup(registry), benchmark, task_id, options)
-    if dry_run:
-        return
-    print(result.line(), flush=True)
-    if result.status not in ("passed", "failed"):
-        raise typer.Exit(1)
+    result = run_local(setup(flags.registry), flags.benchmark, flags.task_id, command, options)
+    finish_single(result, flags.dry_run)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,51 @@ NoBuild = Annotated[
     bool,
     typer.Option("--no-build", help="Fail (exit 2) if an image is missing instead of building it."),
 ]
+
+
+@dataclass(frozen=True)
+class RunFlags:
+    """The flags every form of `bakectl run` takes (one task, a batch, --bundle,
+    --agent-cmd), as typed."""
+
+    benchmark: str | None
+    agent: str | None
+    task_id: str | None
+    model: str | None
+    replay: Path | None
+    record: Path | None
+    upstream: str | None
+    timeout: float | None
+    out: Path
+    no_build: bool
+    registry: str | None
+    dry_run: bool
+
+    def gateway(self):
+        from bakectl.runner import GatewayConfig
+
+        return GatewayConfig.from_flags(self.replay, self.record, self.upstream)
+
+    def options(self, gateway):
+        from bakectl.runner import RunOptions
+
+        return RunOptions(
+            model=self.model,
+            gateway=gateway,
+            timeout_sec=self.timeout,
+            out_dir=self.out,
+            build=not self.no_build,
+            dry_run=self.dry_run,
+        )
+
+
+def finish_single(result, dry_run: bool) -> None:
+    """One task's line on the terminal; exit 1 unless it was scored (passed or failed)."""
+    if dry_run:
+        return
+    print(result.line(), flush=True)
+    if result.status not in ("passed", "failed"):
+        raise typer.Exit(1)
 
 
 def run(
@@ -99,32 +145,31 @@ def run(
     Exit 1 when any task ended in error or invalid, 0 otherwise, 130 when
     interrupted (continue it with --resume).
     """
+    flags = RunFlags(
+        benchmark=benchmark,
+        agent=agent,
+        task_id=task_id,
+        model=model,
+        replay=replay,
+        record=record,
+        upstream=upstream,
+        timeout=timeout,
+        out=out,
+        no_build=no_build,
+        registry=registry,
+        dry_run=dry_run,
+    )
     if bundle is not None or agent_cmd is not None:
         from bakectl.cli.bundle import run_special
 
-        run_special(
-            bundle_dir=bundle,
-            agent_cmd=agent_cmd,
-            benchmark=benchmark,
-            agent=agent,
-            task_id=task_id,
-            batch_flags={
-                "--tasks": tasks,
-                "--resume": resume,
-                "--replay-dir": replay_dir,
-                "-n": concurrency,
-                "-k": attempts,
-            },
-            model=model,
-            replay=replay,
-            record=record,
-            upstream=upstream,
-            timeout=timeout,
-            out=out,
-            no_build=no_build,
-            registry=registry,
-            dry_run=dry_run,
-        )
+        batch_flags = {
+            "--tasks": tasks,
+            "--resume": resume,
+            "--replay-dir": replay_dir,
+            "-n": concurrency,
+            "-k": attempts,
+        }
+        run_special(flags, bundle_dir=bundle, agent_cmd=agent_cmd, batch_flags=batch_flags)
         return
     if benchmark is None or agent is None:
         from bakectl.errors import UsageError
@@ -144,23 +189,12 @@ def run(
                 f"one run: --task-id {task_id}; a batch: --tasks {task_id},...",
             )
         _run_batch(
-            benchmark,
-            agent,
-            task_ids=[task_id] if task_id is not None else None,
+            flags,
             tasks=tasks,
             resume=resume,
             concurrency=concurrency,
             attempts=attempts,
-            model=model,
-            replay=replay,
             replay_dir=replay_dir,
-            record=record,
-            upstream=upstream,
-            timeout=timeout,
-            out=out,
-            no_build=no_build,
-            registry=registry,
-            dry_run=dry_run,
         )
         return
     if task_id is None:
@@ -174,44 +208,20 @@ def run(
             f"{flag} applies to a batch",
             f"run a batch of one: --tasks {task_id} instead of --task-id {task_id}",
         )
-    from bakectl.runner import GatewayConfig, RunOptions, run_task
+    from bakectl.runner import run_task
 
-    gateway = GatewayConfig.from_flags(replay, record, upstream)
-    options = RunOptions(
-        model=model,
-        gateway=gateway,
-        timeout_sec=timeout,
-        out_dir=out,
-        build=not no_build,
-        dry_run=dry_run,
-    )
-    result = run_task(setup(registry), benchmark, task_id, agent, options)
-    if dry_run:
-        return
-    print(result.line(), flush=True)
-    if result.status not in ("passed", "failed"):
-        raise typer.Exit(1)
+    result = run_task(setup(registry), benchmark, task_id, agent, flags.options(flags.gateway()))
+    finish_single(result, dry_run)
 
 
 def _run_batch(
-    benchmark: str,
-    agent: str,
+    flags: RunFlags,
     *,
-    task_ids: list[str] | None,
     tasks: str | None,
     resume: Path | None,
     concurrency: int,
     attempts: int,
-    model: str | None,
-    replay: Path | None,
     replay_dir: Path | None,
-    record: Path | None,
-    upstream: str | None,
-    timeout: float | None,
-    out: Path,
-    no_build: bool,
-    registry: str | None,
-    dry_run: bool,
 ) -> None:
     import sys
     from collections import Counter
@@ -226,19 +236,21 @@ def _run_batch(
         run_rollouts,
     )
 
-    renderer = setup(registry)
+    benchmark, agent = str(flags.benchmark), str(flags.agent)
+    renderer = setup(flags.registry)
+    task_ids = [flags.task_id] if flags.task_id is not None else None
     if tasks is not None:
         task_ids = resolve_task_ids(renderer.catalog, benchmark, tasks)
     gateway = batch_gateway(
-        replay=replay,
+        replay=flags.replay,
         replay_dir=replay_dir,
-        record=record,
-        upstream=upstream,
+        record=flags.record,
+        upstream=flags.upstream,
         agent=agent,
         benchmark=benchmark,
     )
     batch_id = None if resume is not None else new_batch_id(benchmark, agent)
-    batch_dir = resume if resume is not None else out / str(batch_id)
+    batch_dir = resume if resume is not None else flags.out / str(batch_id)
 
     def report(results, what: str) -> None:
         counts = Counter(r.status for r in results)
@@ -251,18 +263,18 @@ def _run_batch(
             benchmark,
             task_ids or [],
             agent,
-            model=model,
+            model=flags.model,
             gateway=gateway,
             n_concurrent=concurrency,
             attempts=attempts,
-            out_dir=out,
+            out_dir=flags.out,
             batch_id=batch_id,
             resume=resume,
-            build=not no_build,
-            timeout_sec=timeout,
-            progress=None if dry_run else Progress(),
+            build=not flags.no_build,
+            timeout_sec=flags.timeout,
+            progress=None if flags.dry_run else Progress(),
             command=["bakectl", *sys.argv[1:]],
-            dry_run=dry_run,
+            dry_run=flags.dry_run,
         )
     except BatchInterrupted as exc:
         report(exc.results, "finished before the interrupt")
@@ -272,7 +284,7 @@ def _run_batch(
             file=sys.stderr,
         )
         raise typer.Exit(130) from None
-    if dry_run:
+    if flags.dry_run:
         return
     report(results, "done")
     if any(r.status in ("error", "invalid") for r in results):

@@ -69,7 +69,14 @@ from bakectl.runner.gateway_ctl import GatewayConfig
 from bakectl.runner.progress import Null, Progress
 from bakectl.runner.rundir import RunDir, write_json
 from bakectl.runner.signals import sigterm_interrupts
-from bakectl.runner.spec import RunOptions, RunSpec, TaskResult, ensure_images, prepare
+from bakectl.runner.spec import (
+    RunOptions,
+    RunSpec,
+    TaskResult,
+    check_timeout,
+    ensure_images,
+    prepare,
+)
 from bakectl.runner.task_run import execute
 
 __all__ = [
@@ -687,8 +694,7 @@ def run_rollouts(
     batch.json and summary.json.
     """
     check_limits(n_concurrent, attempts)
-    if timeout_sec is not None and timeout_sec <= 0:
-        raise UsageError(f"--timeout {timeout_sec:g} must be above 0", "e.g. --timeout 600")
+    check_timeout(timeout_sec)
     catalog = renderer.catalog
     cancel = cancel or threading.Event()
     doc: dict | None = None

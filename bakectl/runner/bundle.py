@@ -40,7 +40,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -55,7 +55,14 @@ from bakectl.gitinfo import git, source_epoch
 from bakectl.render.renderer import ImageTarget, Renderer
 from bakectl.runner.fixtures import find_fixture
 from bakectl.runner.gateway_ctl import GatewayConfig
-from bakectl.runner.spec import RunOptions, RunSpec, TaskResult, assemble_spec
+from bakectl.runner.spec import (
+    RunOptions,
+    RunSpec,
+    TaskResult,
+    assemble_spec,
+    replay_provenance,
+    with_recorded_model,
+)
 
 BUNDLE_KIND = "bakectl-bundle"
 BUNDLE_VERSION = 1
@@ -793,18 +800,6 @@ def build_bundle_images(
     Builder(shim, BuildOptions(dry_run=dry_run)).build(missing)  # type: ignore[arg-type]
 
 
-def _recorded_model(fixture: Path | None) -> str | None:
-    from bakectl.gateway import read_provenance
-
-    if fixture is None:
-        return None
-    try:
-        model = read_provenance(fixture).get("model")
-    except Exception:  # noqa: BLE001
-        return None
-    return model if isinstance(model, str) else None
-
-
 def bundle_spec(
     bundle: Bundle,
     task_id: str,
@@ -824,9 +819,8 @@ def bundle_spec(
     if options.gateway is None:
         fixture = bundle.fixture(task_id)
         if fixture is not None:
-            options = _replace(options, gateway=GatewayConfig.from_flags(fixture, None, None))
-    if options.gateway is not None and options.gateway.mode == "replay" and options.model is None:
-        options = _replace(options, model=_recorded_model(options.gateway.fixture))
+            options = replace(options, gateway=GatewayConfig.from_flags(fixture, None, None))
+    options = with_recorded_model(options, replay_provenance(options))
     warnings = []
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -842,12 +836,6 @@ def bundle_spec(
         options,
         warnings,
     )
-
-
-def _replace(options: RunOptions, **changes) -> RunOptions:
-    import dataclasses
-
-    return dataclasses.replace(options, **changes)
 
 
 def run_bundle(
@@ -866,7 +854,7 @@ def run_bundle(
     ids = bundle.task_ids if not task_ids or task_ids == ["all"] else task_ids
     problems = bundle.problems()
     specs = [
-        bundle_spec(bundle, t, _replace(options), registry=registry, problems=problems) for t in ids
+        bundle_spec(bundle, t, replace(options), registry=registry, problems=problems) for t in ids
     ]
     if len(specs) > 1 and options.run_id:
         raise UsageError("one run id for several tasks", "drop the run id, or pass --task-id")

@@ -1,6 +1,6 @@
 """Run an agent as a plain command on this host, then score it with the real verifier.
 
-    result = run_local(renderer, "arith", "1", LocalOptions(command="echo 391 > answer.txt"))
+    result = run_local(renderer, "arith", "1", "echo 391 > answer.txt", RunOptions())
 
 For agent developers iterating without an agent image (`bakectl run B -t T --agent-cmd CMD`):
 
@@ -31,12 +31,11 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from bakectl import __version__
 from bakectl.errors import BakectlError, UsageError
@@ -46,7 +45,14 @@ from bakectl.runner.gateway_ctl import GatewayConfig, annotate_fixture, collect_
 from bakectl.runner.rundir import RunDir, new_run_id, write_json
 from bakectl.runner.score import score_record, status_of, verify_artifacts
 from bakectl.runner.signals import sigterm_interrupts
-from bakectl.runner.spec import TaskResult, ensure_images
+from bakectl.runner.spec import (
+    RunOptions,
+    TaskResult,
+    check_timeout,
+    ensure_images,
+    replay_provenance,
+    with_recorded_model,
+)
 
 LOCAL_AGENT = "local"
 # Host variables CMD inherits; nothing else of the host's environment reaches it.
@@ -54,19 +60,6 @@ LOCAL_ENV = ("PATH", "HOME", "LANG")
 PLACEHOLDER_KEY = "bakectl-placeholder"
 PACKET_DIR = "packet"
 OUTPUT_LOG = "output.log"
-
-
-@dataclass
-class LocalOptions:
-    command: str
-    model: str | None = None
-    gateway: GatewayConfig | None = None
-    timeout_sec: float | None = None  # default: task.toml [agent].timeout_sec
-    out_dir: Path = Path("runs")
-    build: bool = True  # build the environment image when it is missing
-    dry_run: bool = False
-    run_id: str | None = None
-    echo: TextIO | None = field(default_factory=lambda: sys.stderr)
 
 
 def command_env(
@@ -179,25 +172,22 @@ def _start_gateway(config: GatewayConfig, rd: RunDir, provenance: dict[str, Any]
 
 
 def run_local(
-    renderer: Renderer, benchmark: str, task_id: str, options: LocalOptions
+    renderer: Renderer, benchmark: str, task_id: str, command: str, options: RunOptions
 ) -> TaskResult:
     """Packet, CMD, verifier; every docker object it makes is gone when this returns."""
     o = options
     catalog = renderer.catalog
     bench = catalog.benchmark(benchmark)
     task = catalog.task(benchmark, task_id)
-    if not o.command.strip():
+    if not command.strip():
         raise UsageError("--agent-cmd is empty", 'e.g. --agent-cmd "python3 my_agent.py"')
-    if o.timeout_sec is not None and o.timeout_sec <= 0:
-        raise UsageError(f"--timeout {o.timeout_sec:g} must be above 0", "e.g. --timeout 600")
+    check_timeout(o.timeout_sec)
     entrypoint = catalog.core_dir / "entrypoint.sh"
     if not entrypoint.is_file():
         raise UsageError(f"the runtime is missing: {entrypoint}", "containers/core holds it")
     if shutil.which("bash") is None:
         raise UsageError("bash is not installed", "--agent-cmd runs with bash -c")
-    model = o.model
-    if o.gateway is not None and o.gateway.mode == "replay" and model is None:
-        model = _recorded_model(o.gateway.fixture)
+    model = with_recorded_model(o, replay_provenance(o)).model
     run_id = o.run_id or new_run_id(bench.name, task.id, LOCAL_AGENT)
     rd = RunDir(o.out_dir.resolve() / run_id)
     if rd.root.exists():
@@ -208,7 +198,9 @@ def run_local(
     names = ops.Names(run_id)
     cpus = min(task.spec.environment.cpus, float(os.cpu_count() or 1))
     if o.dry_run:
-        _print_plan(o, names, base.image, bench.spec.workdir, rd, timeout, entrypoint, task, cpus)
+        _print_plan(
+            o, command, names, base.image, bench.spec.workdir, rd, timeout, entrypoint, task, cpus
+        )
         return _result(run_id, bench.name, task.id, model, "dry-run", None, "", None, 0.0)
 
     x = ops.Executor(echo=o.echo)
@@ -264,12 +256,12 @@ def run_local(
             )
             if o.echo is not None:
                 print(
-                    f"$ (cd {shlex.quote(str(rd.artifacts))} && bash -c {shlex.quote(o.command)})",
+                    f"$ (cd {shlex.quote(str(rd.artifacts))} && bash -c {shlex.quote(command)})",
                     file=o.echo,
                     flush=True,
                 )
             cmd = run_command(
-                o.command,
+                command,
                 cwd=rd.artifacts,
                 env=env,
                 log=rd.root / "agent" / OUTPUT_LOG,
@@ -280,7 +272,7 @@ def run_local(
             x.records.append(
                 {
                     "phase": "agent",
-                    "command": f"bash -c {shlex.quote(o.command)}",
+                    "command": f"bash -c {shlex.quote(command)}",
                     "exit_code": cmd.exit_code,
                     "seconds": cmd.seconds,
                     **({"timed_out": True} if cmd.timed_out else {}),
@@ -352,7 +344,7 @@ def run_local(
             "benchmark": bench.name,
             "task": task.id,
             "agent": LOCAL_AGENT,
-            "agent_command": o.command,
+            "agent_command": command,
             "data_revision": bench.spec.version,
             "model": model,
             "images": {"verifier": {"ref": base.image, "id": image_id}},
@@ -409,20 +401,7 @@ def _result(run_id, bench, task, model, status, reward, message, run_dir, second
     )
 
 
-def _recorded_model(fixture: Path | None) -> str | None:
-    """Replay is strict on the model: default to the one the fixture recorded."""
-    from bakectl.gateway import read_provenance
-
-    if fixture is None:
-        return None
-    try:
-        model = read_provenance(fixture).get("model")
-    except Exception:  # noqa: BLE001 - no or unreadable provenance: no default
-        return None
-    return model if isinstance(model, str) else None
-
-
-def _print_plan(o, names, image, workdir, rd, timeout, entrypoint, task, cpus) -> None:
+def _print_plan(o, command, names, image, workdir, rd, timeout, entrypoint, task, cpus) -> None:
     from bakectl.runner.score import verify_step
 
     print(f"# task packet: {rd.root / PACKET_DIR}: instruction.md + {image}'s {workdir}")
@@ -435,7 +414,7 @@ def _print_plan(o, names, image, workdir, rd, timeout, entrypoint, task, cpus) -
     if o.gateway is not None:
         print(f"# the gateway runs in-process on 127.0.0.1 ({o.gateway.mode})")
     print(f"# in {rd.artifacts}, at most {timeout:g} s, its process group killed after:")
-    print(f"$ bash -c {shlex.quote(o.command)}")
+    print(f"$ bash -c {shlex.quote(command)}")
     step = verify_step(
         names,
         image,

@@ -124,20 +124,40 @@ def _display(p: Path) -> str:
 # -- preparing ------------------------------------------------------------------------------
 
 
-def check_fixture_matches(fixture: Path | None, benchmark: str, task: str, agent: str) -> object:
-    """A fixture recorded for another benchmark, task or agent would only miss: say which.
-    Returns the model the fixture recorded (None when unknown)."""
+def check_timeout(timeout_sec: float | None) -> None:
+    if timeout_sec is not None and timeout_sec <= 0:
+        raise UsageError(f"--timeout {timeout_sec:g} must be above 0", "e.g. --timeout 600")
+
+
+def replay_provenance(options: RunOptions) -> dict:
+    """provenance.json of the fixture a replaying run answers from; {} when there is
+    none, it cannot be read, or the run does not replay."""
     from bakectl.gateway import read_provenance
 
-    if fixture is None:
-        return None
+    gateway = options.gateway
+    if gateway is None or gateway.mode != "replay" or gateway.fixture is None:
+        return {}
     try:
-        prov = read_provenance(fixture)
-    except Exception:  # noqa: BLE001 - no or unreadable provenance: nothing to compare
-        return None
+        return read_provenance(gateway.fixture)
+    except Exception:  # noqa: BLE001 - no or unreadable provenance: nothing to go by
+        return {}
+
+
+def with_recorded_model(options: RunOptions, provenance: dict) -> RunOptions:
+    """Replay is strict on the model too: without --model, the one the fixture recorded."""
+    model = provenance.get("model")
+    if options.model is None and isinstance(model, str):
+        return dataclasses.replace(options, model=model)
+    return options
+
+
+def check_fixture_matches(
+    provenance: dict, fixture: Path | None, benchmark: str, task: str, agent: str
+) -> None:
+    """A fixture recorded for another benchmark, task or agent would only miss: say which."""
     wanted = {"benchmark": benchmark, "task": task, "agent": agent}
     for what, value in wanted.items():
-        recorded = prov.get(what)
+        recorded = provenance.get(what)
         if recorded is not None and str(recorded) != value:
             raise UsageError(
                 f"--replay {fixture}: recorded for {what} {recorded!r}, this run is {what} "
@@ -145,7 +165,6 @@ def check_fixture_matches(fixture: Path | None, benchmark: str, task: str, agent
                 f"replay the fixture of {benchmark}/{task} x {agent}, or record one with "
                 "--record DIR --upstream URL",
             )
-    return prov.get("model")
 
 
 def prepare(
@@ -161,13 +180,10 @@ def prepare(
             f"agent {agent!r} needs the task's solution, but {task.solution_dir}/solve.sh is missing",
             "add solution/solve.sh to the task, or run another agent",
         )
-    if options.gateway is not None and options.gateway.mode == "replay":
-        recorded_model = check_fixture_matches(
-            options.gateway.fixture, bench.name, task.id, ag.name
-        )
-        if options.model is None and isinstance(recorded_model, str):
-            # Replay is strict on the model too: default to the one the fixture recorded.
-            options = dataclasses.replace(options, model=recorded_model)
+    provenance = replay_provenance(options)
+    if provenance:
+        check_fixture_matches(provenance, options.gateway.fixture, bench.name, task.id, ag.name)
+        options = with_recorded_model(options, provenance)
     return assemble_spec(
         bench,
         task,
@@ -189,8 +205,7 @@ def assemble_spec(
 ) -> RunSpec:
     """The checks and limits every run shares, wherever its task came from (the
     catalog, or a bundle): timeout, run id and directory, CPUs, warnings."""
-    if options.timeout_sec is not None and options.timeout_sec <= 0:
-        raise UsageError(f"--timeout {options.timeout_sec:g} must be above 0", "e.g. --timeout 600")
+    check_timeout(options.timeout_sec)
     run_id = options.run_id or new_run_id(bench.name, task.id, agent.name)
     if not _RUN_ID_RE.match(run_id):
         raise UsageError(f"run id {run_id!r} is not a valid docker name", "use [A-Za-z0-9_.-]")

@@ -24,6 +24,7 @@ import pytest
 
 from tests.integration.conftest import REPO, CatalogLab, bakectl
 from tests.support.images import remove_images
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -161,16 +162,6 @@ def running_names() -> list[str]:
         capture_output=True,
         text=True,
     ).stdout.split()
-
-
-def wait_for(cond, timeout: float = 120, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def popen_bakectl(*args: str, env: dict[str, str]) -> subprocess.Popen:
@@ -367,6 +358,7 @@ def test_interrupt_keeps_finished_results_and_cleans_up(lab, tmp_path, sig):
     try:
         wait_for(
             lambda: any(n.endswith("-slow-a1-agent") for n in running_names()),
+            timeout=120,
             what="slow's agent",
         )
         stopped = time.monotonic()

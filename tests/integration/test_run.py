@@ -22,6 +22,7 @@ import pytest
 from bakectl.runner.rundir import read_reward
 from tests.integration.conftest import REPO, CatalogLab, bakectl
 from tests.support.images import image_members
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -163,16 +164,6 @@ def in_background(fn):
     th = threading.Thread(target=target, daemon=True)
     th.start()
     return th, box
-
-
-def wait_for(cond, timeout: float = 30, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def container_running(name: str) -> bool:
