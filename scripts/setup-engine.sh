@@ -43,7 +43,11 @@ pin_podman_limits() {
   fi
 }
 
-if engine_ok && need_tools; then
+# Asked once: nothing below starts the engine before the last step.
+engine_up=false
+engine_ok && engine_up=true
+
+if $engine_up && need_tools; then
   pin_podman_limits
   log "docker engine, buildx, podman, debootstrap and docker-registry already work; nothing to do"
   exit 0
@@ -55,11 +59,11 @@ codename() {
 }
 
 packages_missing() {
-  ! need_tools || { ! engine_ok && { ! command -v dockerd >/dev/null 2>&1 \
+  ! need_tools || { ! $engine_up && { ! command -v dockerd >/dev/null 2>&1 \
     || ! [ -x /usr/libexec/docker/cli-plugins/docker-buildx ]; }; }
 }
 
-if engine_ok && { [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; }; then
+if $engine_up && { [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; }; then
   # Docker Desktop or an engine we did not install: leave it alone.
   log "the docker engine and buildx work; podman, debootstrap or docker-registry are missing:"
   log "the podman fallback, 'bakectl images bootstrap' (it pulls instead) and the push tests need them"
@@ -111,7 +115,7 @@ PIN
   fi
   log "apt-get update"
   apt-get update -qq
-  if ! engine_ok; then
+  if ! $engine_up; then
     log "installing $docker_pkgs (Debian $release)"
     apt-get install -y -qq $docker_pkgs >/dev/null
   fi

@@ -16,6 +16,7 @@ import pytest
 
 from tests.integration.conftest import REPO, bakectl
 from tests.support.images import remove_images
+from tests.support.polling import process_alive
 
 pytestmark = pytest.mark.integration
 
@@ -60,14 +61,6 @@ def _tree(root: Path) -> dict[str, tuple[int, int, bytes]]:
         data = p.read_bytes() if p.is_file() and not p.is_symlink() else b""
         out[p.relative_to(root).as_posix()] = (st.st_mode, int(st.st_mtime), data)
     return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state != "Z"
 
 
 # -- bakectl run --agent-cmd ---------------------------------------------------------------------
@@ -133,7 +126,7 @@ def test_agent_cmd_timeout_kills_its_children_and_env_is_allow_listed(tmp_path):
     assert run["agent_timed_out"] is True and run["exit_codes"]["agent"] == 137
     assert run["gateway"]["mode"] == "replay"
     pid = int((run_dir / "artifacts/child.pid").read_text())
-    assert not _alive(pid)
+    assert not process_alive(pid)
     env = dict(
         line.split("=", 1) for line in (run_dir / "artifacts/env.txt").read_text().splitlines()
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 
 def wait_for(cond, timeout: float = 30, what: str = "condition"):
@@ -14,3 +15,12 @@ def wait_for(cond, timeout: float = 30, what: str = "condition"):
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def process_alive(pid: int) -> bool:
+    """Running, and not a zombie (a killed child not yet reaped counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"

@@ -14,6 +14,7 @@ from bakectl.errors import UsageError
 from bakectl.runner import bundle as b
 from bakectl.runner.local import LOCAL_ENV, PLACEHOLDER_KEY, command_env, run_command
 from bakectl.runner.score import task_runs
+from tests.support.polling import process_alive
 
 
 def _tree(root: Path) -> dict[str, tuple[int, int, bytes]]:
@@ -270,14 +271,6 @@ def test_command_env_is_an_allow_list(tmp_path):
     assert "sk-host-secret" not in json.dumps(with_gw) and "BAKECTL_MODEL" not in with_gw
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state != "Z"
-
-
 def test_timeout_kills_the_whole_process_group(tmp_path):
     start = time.monotonic()
     out = run_command(
@@ -292,9 +285,9 @@ def test_timeout_kills_the_whole_process_group(tmp_path):
     for name in ("child.pid", "grandchild.pid"):
         pid = int((tmp_path / name).read_text())
         deadline = time.monotonic() + 5
-        while _alive(pid) and time.monotonic() < deadline:
+        while process_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not _alive(pid), name
+        assert not process_alive(pid), name
 
 
 def test_background_children_do_not_outlive_a_finished_command(tmp_path):
@@ -309,9 +302,9 @@ def test_background_children_do_not_outlive_a_finished_command(tmp_path):
     assert (tmp_path / "out.log").read_text() == "done\n"
     pid = int((tmp_path / "child.pid").read_text())
     deadline = time.monotonic() + 5
-    while _alive(pid) and time.monotonic() < deadline:
+    while process_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(pid)
+    assert not process_alive(pid)
 
 
 # -- bad input through the CLI: exit 2, error + hint, no engine call --------------------------
