@@ -29,7 +29,6 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from bakectl.gateway.errors import GatewayError
 from bakectl.gateway.fixture import (
@@ -60,6 +59,7 @@ from bakectl.gateway.normalize import (
     request_key,
 )
 from bakectl.gateway.redact import CREDENTIAL_ENV, credential_values, safe_headers, scrub
+from bakectl.gateway.upstream import parse_upstream
 
 MODES = ("record", "replay", "passthrough")
 HEALTH_ROUTES = ("/health", "/healthz")
@@ -109,11 +109,12 @@ class Gateway:
         )
         self._failures: list[dict[str, Any]] = []
         self._closed: dict[str, Any] | None = None
-        self._upstream = self._parse_upstream(upstream) if upstream else None
+        self._upstream = parse_upstream(upstream) if upstream else None
         # The run's trace: every answered request, one line each, appended as it
         # happens so a gateway that is killed still leaves what it served.
         self._trace = open(trace, "a", encoding="utf-8") if trace else None  # noqa: SIM115
         self._trace_n = 0
+        self._trace_lock = threading.Lock()  # not self._lock: replay must not wait on disk
 
         # replay: identical requests share a key and are served in recorded order
         self._exchanges: list[dict[str, Any]] = []
@@ -139,18 +140,6 @@ class Gateway:
                 **dict(provenance or {}),
             )
 
-    @staticmethod
-    def _parse_upstream(url: str) -> tuple[str, str, int | None, str]:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise GatewayError(
-                f"bad upstream URL {url!r}",
-                "use http(s)://host[:port], e.g. https://api.openai.com",
-            )
-        base = parts.path.rstrip("/")
-        base = base[: -len("/v1")] if base.endswith("/v1") else base  # routes carry their /v1
-        return parts.scheme, parts.hostname, parts.port, base
-
     def trace(self, endpoint: str, key: str, request: Any, status: int, answer: Any) -> None:
         if self._trace is None:
             return
@@ -170,7 +159,7 @@ class Gateway:
             "response": answer,
         }
         line = json.dumps(scrub(entry, self._secrets), sort_keys=True, default=str)
-        with self._lock:
+        with self._trace_lock:
             self._trace_n += 1
             self._trace.write(f'{{"n": {self._trace_n}, "exchange": {line}}}\n')
             self._trace.flush()
@@ -284,6 +273,7 @@ class Gateway:
         self,
         seq: int | None,
         endpoint: str,
+        key: str,
         body: Any,
         headers: Mapping[str, str],
         status: int,
@@ -313,7 +303,7 @@ class Gateway:
         exchange: dict[str, Any] = {
             "seq": seq,
             "endpoint": endpoint,
-            "key": request_key(endpoint, body),
+            "key": key,
             "request": body,
             "request_headers": safe_headers(headers.items()),
             "status": status,
@@ -522,6 +512,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
     def _forward(self, endpoint: str, body: Any, raw: bytes) -> None:
         gw = self.gateway
         seq = gw.reserve()
+        key = request_key(endpoint, body)
         started = time.monotonic()
         try:
             conn, resp = gw.open_upstream(endpoint, raw, self.headers)
@@ -544,8 +535,8 @@ class GatewayHandler(BaseHTTPRequestHandler):
                 events += parser.close()
                 self.wfile.write(self.chunk(b"", last=True))
                 latency = (time.monotonic() - started) * 1000
-                gw.keep(seq, endpoint, body, self.headers, resp.status, None, events, latency)
-                gw.trace(endpoint, request_key(endpoint, body), body, resp.status, events)
+                gw.keep(seq, endpoint, key, body, self.headers, resp.status, None, events, latency)
+                gw.trace(endpoint, key, body, resp.status, events)
             else:
                 data = resp.read()
                 latency = (time.monotonic() - started) * 1000
@@ -554,8 +545,10 @@ class GatewayHandler(BaseHTTPRequestHandler):
                     response: Any = json.loads(data)
                 except ValueError:
                     response = data.decode("utf-8", errors="replace")
-                gw.keep(seq, endpoint, body, self.headers, resp.status, response, None, latency)
-                gw.trace(endpoint, request_key(endpoint, body), body, resp.status, response)
+                gw.keep(
+                    seq, endpoint, key, body, self.headers, resp.status, response, None, latency
+                )
+                gw.trace(endpoint, key, body, resp.status, response)
             kept = True
         finally:
             conn.close()

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REQUIRED_PROVENANCE = ("bakectl_version", "benchmark", "task", "agent", "model", "recorded_at")
+# bakectl.gateway.fixture's file names; spelled here so `bakectl run` need not import it.
+EXCHANGES = "exchanges.jsonl"
 
 
 @dataclass
@@ -22,10 +24,10 @@ def find_fixtures(paths: list[Path]) -> list[Path]:
     """Fixture directories (holding exchanges.jsonl) under the given paths."""
     found: list[Path] = []
     for p in paths:
-        if (p / "exchanges.jsonl").is_file():
+        if (p / EXCHANGES).is_file():
             found.append(p)
         elif p.is_dir():
-            found.extend(sorted(f.parent for f in p.rglob("exchanges.jsonl")))
+            found.extend(sorted(f.parent for f in p.rglob(EXCHANGES)))
     return found
 
 
@@ -38,7 +40,7 @@ def find_fixture(root: Path, bench: str, task: str, agent: str, single: bool) ->
     cands.append(root / bench / task)
     if single:
         cands.insert(0, root)
-    return next((c for c in cands if (c / "exchanges.jsonl").is_file()), None)
+    return next((c for c in cands if (c / EXCHANGES).is_file()), None)
 
 
 def _detect_secrets(files: list[Path]) -> list[Problem]:
@@ -60,7 +62,13 @@ def _detect_secrets(files: list[Path]) -> list[Problem]:
 
 
 def check_fixture(fixture: Path) -> list[Problem]:
-    from bakectl.gateway import FixtureError, load_exchanges, read_provenance, scan_for_secrets
+    from bakectl.gateway import (
+        FixtureError,
+        fixture_paths,
+        load_exchanges,
+        read_provenance,
+        scan_for_secrets,
+    )
 
     problems: list[Problem] = []
     try:
@@ -69,13 +77,13 @@ def check_fixture(fixture: Path) -> list[Problem]:
             problems.append(Problem(str(fixture), "no exchanges recorded"))
     except FixtureError as exc:
         problems.append(Problem(str(fixture), exc.message))
-    prov_path = fixture / "provenance.json"
+    prov_path = fixture_paths(fixture).provenance
     if not prov_path.is_file():
         problems.append(Problem(str(prov_path), "missing provenance.json"))
     else:
         try:
             prov = read_provenance(fixture)
-        except Exception as exc:  # noqa: BLE001 - report, keep checking the others
+        except FixtureError as exc:  # report, keep checking the others
             problems.append(Problem(str(prov_path), f"unreadable: {exc}"))
         else:
             missing = [k for k in REQUIRED_PROVENANCE if prov.get(k) in (None, "")]

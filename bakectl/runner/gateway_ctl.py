@@ -15,10 +15,9 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from bakectl.errors import UsageError
+from bakectl.gateway.redact import CREDENTIAL_ENV  # read by the gateway to authenticate upstream
 from bakectl.runner import docker_ops as ops
 
-# Read by the gateway to authenticate upstream (bakectl.gateway.redact.CREDENTIAL_ENV).
-UPSTREAM_CREDENTIALS = ("BAKECTL_UPSTREAM_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 FIXTURE_MOUNT = "/fixture"
 OUT_MOUNT = "/bakectl-out"
 SUMMARY_FILE = "summary.json"
@@ -43,12 +42,16 @@ class GatewayConfig:
                 "replay a fixture, or record a new one with --record DIR --upstream URL",
             )
         if upstream is not None:
-            parts = urlsplit(upstream)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
+            from bakectl.gateway.errors import GatewayError
+            from bakectl.gateway.upstream import parse_upstream
+
+            try:
+                parse_upstream(upstream)  # the gateway's own check, so both agree
+            except GatewayError:
                 raise UsageError(
                     f"--upstream {upstream!r} is not an http(s) URL",
                     "e.g. --upstream https://api.openai.com",
-                )
+                ) from None
         if replay is not None:
             if upstream:
                 raise UsageError(
@@ -110,7 +113,7 @@ class GatewayConfig:
         args += ["--summary", f"{OUT_MOUNT}/{SUMMARY_FILE}", "--trace", f"{OUT_MOUNT}/{TRACE_FILE}"]
         env: list[tuple[str, str | None]] = []
         if self.upstream:
-            env = [(name, None) for name in UPSTREAM_CREDENTIALS]
+            env = [(name, None) for name in CREDENTIAL_ENV]
         return ops.container_run(
             names,
             names.gateway,
