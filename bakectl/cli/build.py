@@ -40,7 +40,7 @@ def _build(targets_fn, *, registry, dry_run, engine, push, builder, platform, no
         engine=engine,
         dry_run=dry_run,
     )
-    return Builder(r, opts).build(targets)
+    Builder(r, opts).build(targets)
 
 
 @app.command("eval")

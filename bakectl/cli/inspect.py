@@ -45,27 +45,13 @@ def list_tasks(benchmark: Annotated[str, typer.Argument(help="Benchmark id.")]) 
 @app.command("images")
 def list_images(registry: Registry = None) -> None:
     """Images bakectl built, from docker's store (by their bakectl labels)."""
-    import subprocess
+    from bakectl.engine.docker import labelled_images
 
-    from bakectl.engine.docker import engine_error
-
-    res = subprocess.run(
-        [
-            "docker",
-            "image",
-            "ls",
-            "--filter",
-            "label=dev.bakectl.kind",
-            "--format",
-            "{{.Repository}}:{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}",
-        ],
-        capture_output=True,
-        text=True,
+    lines = labelled_images(
+        "dev.bakectl.kind", "{{.Repository}}:{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     )
-    if res.returncode != 0:
-        raise engine_error(res.stderr)
     prefix = (registry.rstrip("/") + "/") if registry else ""
-    for line in sorted(res.stdout.splitlines()):
+    for line in sorted(lines):
         if line.startswith(prefix):
             print(line)
 

@@ -6,7 +6,6 @@ files and targets (bakectl.engine.podman), never maintained by hand.
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,14 +36,6 @@ class BuildOptions:
     engine: str = "auto"  # auto | bake | podman
     dry_run: bool = False
     retries: int = 4  # attempts for transient registry failures
-
-
-@dataclass
-class BuildOutcome:
-    built: list[str] = field(default_factory=list)
-    up_to_date: list[str] = field(default_factory=list)
-    engine: str = ""
-    warnings: list[str] = field(default_factory=list)
 
 
 def info(msg: str) -> None:
@@ -87,43 +78,43 @@ class Builder:
             files += ["-f", str(self.root_hcl)]
         return files
 
-    def bake_step(self, bake_file: Path, targets: list[ImageTarget]) -> Step:
-        argv = ["docker", "buildx", "bake", *self._files(bake_file)]
-        if self.o.builder:
-            argv += ["--builder", self.o.builder]
-        argv.append("--push" if self.o.push else "--load")
-        if self.o.no_cache:
-            argv.append("--no-cache")
+    def _bake_argv(self, bake_file: Path, targets: list[ImageTarget], *flags: str) -> tuple:
+        argv = ["docker", "buildx", "bake", *self._files(bake_file), *flags]
         for p in self.o.platforms:
             argv += ["--set", f"*.platform={p}"]
         for s in self.o.sets:
             argv += ["--set", s]
-        argv += [t.target for t in targets]
-        return Step(tuple(argv), env=self._env())
+        return (*argv, *(t.target for t in targets))
+
+    def bake_step(self, bake_file: Path, targets: list[ImageTarget]) -> Step:
+        flags = ["--builder", self.o.builder] if self.o.builder else []
+        flags.append("--push" if self.o.push else "--load")
+        if self.o.no_cache:
+            flags.append("--no-cache")
+        return Step(self._bake_argv(bake_file, targets, *flags), env=self._env())
 
     def print_step(self, bake_file: Path, targets: list[ImageTarget]) -> Step:
-        argv = ["docker", "buildx", "bake", *self._files(bake_file), "--print"]
-        for p in self.o.platforms:
-            argv += ["--set", f"*.platform={p}"]
-        for s in self.o.sets:
-            argv += ["--set", s]
-        argv += [t.target for t in targets]
-        return Step(tuple(argv), env=self._env(), mutates=False)
+        return Step(self._bake_argv(bake_file, targets, "--print"), env=self._env(), mutates=False)
 
-    # -- the fallback --------------------------------------------------------------------
-    def podman_plan(self, bake_file: Path, targets: list[ImageTarget]) -> tuple[Plan, list[str]]:
-        from bakectl.engine.podman import load_print, translate
+    def bake_print(self, bake_file: Path, targets: list[ImageTarget]) -> dict:
+        """The resolved definition (`bake --print`), checked for shape."""
+        from bakectl.engine.podman import load_print
 
         res = run_step(self.print_step(bake_file, targets), capture_stdout=True, quiet=True)
         if res.returncode != 0:
             raise BuildError(
-                "docker buildx bake --print failed, so the podman fallback has no definition: "
+                "docker buildx bake --print failed: "
                 + (res.stderr.strip().splitlines() or ["no output"])[-1],
                 "check that the docker CLI and its buildx plugin are installed ('bakectl doctor')",
             )
-        tr = translate(
-            load_print(res.stdout), [t.target for t in targets], no_cache=self.o.no_cache
-        )
+        return load_print(res.stdout)
+
+    # -- the fallback --------------------------------------------------------------------
+    def podman_plan(self, bake_file: Path, targets: list[ImageTarget]) -> tuple[Plan, list[str]]:
+        from bakectl.engine.podman import translate
+
+        printed = self.bake_print(bake_file, targets)
+        tr = translate(printed, [t.target for t in targets], no_cache=self.o.no_cache)
         plan = Plan()
         separate = not self._docker_is_podman()
         if separate:
@@ -152,10 +143,8 @@ class Builder:
                     plan.add(Step(("docker", "tag", f"localhost/{t.image}", t.image)))
         if self.o.push:
             for t in targets:
-                for tag in [t.image] + (
-                    [f"{t.repository}:{self.r.vars['TAG']}"] if self.r.vars.get("TAG") else []
-                ):
-                    plan.add(Step(("podman", "push", tag)))
+                for ref in t.refs():
+                    plan.add(Step(("podman", "push", ref)))
         return plan, list(tr.warnings)
 
     _podman_backed: bool | None = None
@@ -165,13 +154,10 @@ class Builder:
             self._podman_backed = server_is_podman()
         return self._podman_backed
 
-    def _run_fallback(
-        self, bake_file: Path, targets: list[ImageTarget], outcome: BuildOutcome
-    ) -> None:
+    def _run_fallback(self, bake_file: Path, targets: list[ImageTarget]) -> None:
         plan, warnings = self.podman_plan(bake_file, targets)
         for w in warnings:
             info(f"warning: {w}")
-        outcome.warnings += warnings
         for step in plan.steps:
             res = (
                 self._run_retrying(step) if step.argv[:2] == ("podman", "push") else run_step(step)
@@ -184,7 +170,6 @@ class Builder:
                         "--engine podman' (or podman pull it)"
                     )
                 raise BuildError(f"podman fallback failed at: {step.shell()}", hint)
-        outcome.engine = "podman"
 
     # -- running -------------------------------------------------------------------------
     def _run_retrying(self, step: Step) -> StepResult:
@@ -213,8 +198,7 @@ class Builder:
             return f"the buildx builder cannot see local image(s) {', '.join(local)}"
         return None
 
-    def build(self, targets: list[ImageTarget]) -> BuildOutcome:
-        outcome = BuildOutcome()
+    def build(self, targets: list[ImageTarget]) -> None:
         if self.o.builder:  # read-only, so dry-run checks it too
             check_builder(self.o.builder)
         pending = targets
@@ -228,11 +212,10 @@ class Builder:
             if have:  # ask the store once more about the missing ones (podman's list lags)
                 have |= present_among([t.image for t in targets if t.image not in have])
             pending = [t for t in targets if t.image not in have]
-            outcome.up_to_date = [t.image for t in targets if t.image in have]
         if not pending:
-            for ref in outcome.up_to_date:
-                info(f"up to date: {ref}")
-            return outcome
+            for t in targets:
+                info(f"up to date: {t.image}")
+            return
         bake_file = self.r.write(pending)
         step = self.bake_step(bake_file, pending)
         if self.o.dry_run:
@@ -252,9 +235,9 @@ class Builder:
                 for w in warnings:
                     print(f"# warning: {w}")
             print_plan(plan)
-            return outcome
+            return
         if self.o.engine == "podman":
-            self._run_fallback(bake_file, pending, outcome)
+            self._run_fallback(bake_file, pending)
         else:
             res = self._run_retrying(step) if self.o.push else run_step(step)
             if res.returncode != 0:
@@ -268,17 +251,6 @@ class Builder:
                         "by hand to iterate",
                     )
                 info(f"{reason}; falling back to podman build, derived from bake --print")
-                self._run_fallback(bake_file, pending, outcome)
-            else:
-                outcome.engine = "bake"
-        outcome.built = [t.image for t in pending]
-        for ref in outcome.built:
-            info(f"built: {ref}")
-        return outcome
-
-
-def bake_print(builder: Builder, bake_file: Path, targets: list[ImageTarget]) -> dict:
-    res = run_step(builder.print_step(bake_file, targets), capture_stdout=True, quiet=True)
-    if res.returncode != 0:
-        raise BuildError(f"docker buildx bake --print failed: {res.stderr.strip()}")
-    return json.loads(res.stdout)
+                self._run_fallback(bake_file, pending)
+        for t in pending:
+            info(f"built: {t.image}")

@@ -47,6 +47,14 @@ def local_images() -> set[str]:
     return set(res.stdout.split())
 
 
+def labelled_images(label: str, fmt: str) -> list[str]:
+    """`docker image ls` of the images carrying `label`, one `fmt` line each."""
+    res = _run(["docker", "image", "ls", "--filter", f"label={label}", "--format", fmt])
+    if res.returncode != 0:
+        raise engine_error(res.stderr)
+    return res.stdout.splitlines()
+
+
 def _short(ref: str) -> str:
     """podman names refs in full (localhost/x, docker.io/library/x); docker does not."""
     for prefix in ("localhost/", "docker.io/library/", "docker.io/"):

@@ -8,21 +8,15 @@ from bakectl.errors import BuildError
 from bakectl.render.renderer import ImageTarget
 
 
-def push_steps(builder: Builder, targets: list[ImageTarget]) -> list[Step]:
-    steps = []
-    extra = builder.r.vars.get("TAG")
-    for t in targets:
-        steps.append(Step(("docker", "push", t.image)))
-        if extra:
-            steps.append(Step(("docker", "push", f"{t.repository}:{extra}")))
-    return steps
+def push_steps(targets: list[ImageTarget]) -> list[Step]:
+    return [Step(("docker", "push", ref)) for t in targets for ref in t.refs()]
 
 
 def push_images(builder: Builder, targets: list[ImageTarget]) -> list[str]:
     """Build what is missing into docker's store under the registry's names, then push."""
     builder.o.push = False
     builder.build(targets)
-    steps = push_steps(builder, targets)
+    steps = push_steps(targets)
     if builder.o.dry_run:
         print_plan(Plan(steps))
         return []

@@ -59,6 +59,10 @@ class ImageTarget:
     def image(self) -> str:
         return f"{self.repository}:{self.tag}"
 
+    def refs(self) -> list[str]:
+        """Every name the image is tagged with: the content tag, then TAG when set."""
+        return [self.image] + ([f"{self.repository}:{self.extra_tag}"] if self.extra_tag else [])
+
     def tag_exprs(self) -> list[str]:
         """Tags as written into the bake file: `${REGISTRY}` stays a bake variable."""
         repo = "/".join(["${REGISTRY}", *self.path])
@@ -104,10 +108,28 @@ class Renderer:
         self._jinja = jinja2.Environment(
             undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
         )
+        # bakectl's own templates (eval, agent, gateway Dockerfiles): loaded and compiled
+        # once, however many images a command renders.
+        self._builtins = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(_TEMPLATES),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            autoescape=False,
+        )
 
     def _builtin(self, name: str) -> jinja2.Template:
-        """One of bakectl's own templates (eval, agent, gateway Dockerfiles)."""
-        return self._jinja.from_string((_TEMPLATES / name).read_text())
+        return self._builtins.get_template(name)
+
+    @cached_property
+    def _core_digest(self) -> str:
+        """The runtime every eval image shares, hashed once per command (not per image)."""
+        core = self.catalog.core_dir
+        if not (core / "entrypoint.sh").is_file():
+            raise UsageError(
+                f"the runtime is missing: {core / 'entrypoint.sh'}",
+                "containers/core holds the runtime every eval image shares",
+            )
+        return hash_tree(core)
 
     # -- shared label material ---------------------------------------------------------
     @cached_property
@@ -280,18 +302,12 @@ class Renderer:
             base_desc=base.repository,
             has_install=(agent.dir / "install.sh").is_file(),
         )
-        core = self.catalog.core_dir
-        if not (core / "entrypoint.sh").is_file():
-            raise UsageError(
-                f"the runtime is missing: {core / 'entrypoint.sh'}",
-                "containers/core holds the runtime every eval image shares",
-            )
-        digest = hash_parts("eval", text, base.digest, agent_t.digest, hash_tree(core))
+        digest = hash_parts("eval", text, base.digest, agent_t.digest, self._core_digest)
         t = self._new(
             "eval",
             path,
             digest,
-            context=core,
+            context=self.catalog.core_dir,
             dockerfile_text=text,
             contexts={"base": f"target:{base.target}", "agent": f"target:{agent_t.target}"},
             deps=[base, agent_t],

@@ -481,7 +481,7 @@ def make_bundle(
     echo=sys.stderr,
 ) -> Path:
     """Write the bundle of `src` to `out` (a new or empty dir, or an older bundle)."""
-    from bakectl.engine.build import Builder, BuildOptions, bake_print
+    from bakectl.engine.build import Builder, BuildOptions
 
     out = Path(out).resolve()
     check_out(out)
@@ -516,7 +516,7 @@ def make_bundle(
         if t.target not in {x.target for x in targets}:
             targets.append(t)
     bake_file = renderer.write(targets)
-    printed = bake_print(Builder(renderer, BuildOptions()), bake_file, targets)
+    printed = Builder(renderer, BuildOptions()).bake_print(bake_file, targets)
     known = {c.target: c for t in targets for c in t.closure()}
     tmp = _tmp_for(out)
     try:
