@@ -217,7 +217,7 @@ def run_from_bundle(bundle_dir: Path, flags: RunFlags, options) -> None:
         print(line, flush=True)
 
     results = run_bundle(
-        bundle_dir,
+        bundle,
         [flags.task_id] if flags.task_id else None,
         options,
         registry=flags.registry,

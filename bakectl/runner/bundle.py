@@ -2,7 +2,7 @@
 
     make_bundle(renderer, source_for_run(Path("runs/<run_id>")), Path("b"))   # after a run
     make_bundle(renderer, source_for_catalog(r, "arith", "chat", ["1"]), Path("b"))  # before
-    run_bundle(Path("b"), None, RunOptions(out_dir=Path("runs")))   # rebuild + rerun, no repo
+    run_bundle(load_bundle(Path("b")), None, RunOptions(out_dir=Path("runs")))   # rebuild + rerun, no repo
 
 Layout (every JSON file sorted and indented; nothing machine-local but label values):
 
@@ -839,7 +839,7 @@ def bundle_spec(
 
 
 def run_bundle(
-    path: Path,
+    bundle: Bundle,
     task_ids: list[str] | None,
     options: RunOptions,
     *,
@@ -850,7 +850,6 @@ def run_bundle(
     replaying the bundle's fixtures unless options.gateway says otherwise."""
     from bakectl.runner.task_run import execute
 
-    bundle = load_bundle(path)
     ids = bundle.task_ids if not task_ids or task_ids == ["all"] else task_ids
     problems = bundle.problems()
     specs = [

@@ -317,3 +317,21 @@ class Executor:
         if self.echo is not None and step.mutates and not result.ok and result.stderr.strip():
             print(result.stderr.rstrip(), file=self.echo, flush=True)
         return result
+
+
+def exit_code(text: str) -> int | None:
+    """The number `docker wait` (or an `inspect` state line) prints; None when it printed none."""
+    try:
+        return int(text.strip().split()[0])
+    except (ValueError, IndexError):
+        return None
+
+
+def wait_bounded(x: Executor, container: str, limit: float, phase: str) -> tuple[int | None, bool]:
+    """`docker wait` for at most `limit` s, then `docker kill`: (exit code, timed out)."""
+    res = x(wait(container, limit=limit), phase=phase, timeout=limit)
+    if not res.timed_out:
+        return exit_code(res.stdout), False
+    x(kill(container), phase=phase)
+    res = x(wait(container), phase=phase, timeout=30)
+    return exit_code(res.stdout), True

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from bakectl.runner import docker_ops as ops
 from bakectl.runner.gateway_ctl import agent_env, collect_trace, wait_healthy
-from bakectl.runner.rundir import PASS_THRESHOLD, read_reward
+from bakectl.runner.rundir import read_reward
+from bakectl.runner.score import Verification, status_of
 from bakectl.runner.spec import RESERVED_ENV, RunSpec
 
 
@@ -124,13 +125,8 @@ def agent_phase(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
         st.fail(f"the agent container could not start: {res.last_error_line()}")
         return
     st.agent_started = True
-    wait = ops.wait(n.agent, limit=spec.agent_timeout)
-    res = x(wait, phase="agent", timeout=spec.agent_timeout)
-    if res.timed_out:
-        st.agent_timed_out = True
-        x(ops.kill(n.agent), phase="agent")
-        res = x(ops.wait(n.agent), phase="agent", timeout=30)
-    st.exit_codes["agent"] = _int(res.stdout)
+    code, st.agent_timed_out = ops.wait_bounded(x, n.agent, spec.agent_timeout, "agent")
+    st.exit_codes["agent"] = code
     st.timings["agent"] = round(time.monotonic() - started, 3)
 
 
@@ -146,7 +142,7 @@ def after_agent(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
                 f"the gateway stopped during the run ({words[0]}, exit code {code}); "
                 "see gateway/gateway.log"
             )
-        st.exit_codes["gateway"] = _int(words[1]) if len(words) > 1 else None
+        st.exit_codes["gateway"] = ops.exit_code(words[1]) if len(words) > 1 else None
         x(ops.stop(n.gateway), phase="collect")  # SIGTERM: it finishes the fixture and summary
         x(ops.logs(n.gateway), phase="collect", output=spec.dir.gateway / "gateway.log")
         if not dry:
@@ -189,13 +185,10 @@ def verifier_phase(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
     if not res.ok:
         st.fail(f"the verifier container could not start: {res.last_error_line()}")
         return
-    wait = ops.wait(n.verifier, limit=spec.verifier_timeout)
-    res = x(wait, phase="verifier", timeout=spec.verifier_timeout)
-    if res.timed_out:
-        x(ops.kill(n.verifier), phase="verifier")
+    code, timed_out = ops.wait_bounded(x, n.verifier, spec.verifier_timeout, "verifier")
+    if timed_out:
         st.fail(f"the verifier timed out after {spec.verifier_timeout:g} s")
-        res = x(ops.wait(n.verifier), phase="verifier", timeout=30)
-    st.exit_codes["verifier"] = _int(res.stdout)
+    st.exit_codes["verifier"] = code
     x(ops.logs(n.verifier), phase="verifier", output=spec.dir.verifier_output)
     st.timings["verifier"] = round(time.monotonic() - started, 3)
     if not spec.options.dry_run:
@@ -213,21 +206,11 @@ def cleanup(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
     st.timings["cleanup"] = round(time.monotonic() - started, 3)
 
 
-def _int(text: str) -> int | None:
-    try:
-        return int(text.strip().split()[0])
-    except (ValueError, IndexError):
-        return None
-
-
 def verdict(spec: RunSpec, st: RunState) -> tuple[str, str]:
-    if st.error:
-        return "error", st.error
-    if st.reward is None:
-        code = st.exit_codes.get("verifier")
-        return "error", st.reward_problem + (f" (verifier exit code {code})" if code else "")
-    if st.agent_timed_out:
-        return "timeout", f"the agent timed out after {spec.agent_timeout:g} s"
-    if st.reward >= PASS_THRESHOLD:
-        return "passed", ""
-    return "failed", ""
+    v = Verification(
+        reward=st.reward,
+        problem=st.reward_problem,
+        error=st.error,
+        exit_code=st.exit_codes.get("verifier"),
+    )
+    return status_of(v, st.agent_timed_out, f"the agent timed out after {spec.agent_timeout:g} s")

@@ -64,7 +64,6 @@ class Verification:
     error: str = ""  # a fault: the container could not start, timed out
     exit_code: int | None = None
     seconds: float = 0.0
-    image_id: str | None = None
 
 
 def verify_step(
@@ -137,12 +136,9 @@ def verify_artifacts(
         if not res.ok:
             v.error = f"the verifier container could not start: {res.last_error_line()}"
             return v
-        res = x(ops.wait(names.verifier, limit=timeout), phase="verifier", timeout=timeout)
-        if res.timed_out:
-            x(ops.kill(names.verifier), phase="verifier")
+        v.exit_code, timed_out = ops.wait_bounded(x, names.verifier, timeout, "verifier")
+        if timed_out:
             v.error = f"the verifier timed out after {timeout:g} s"
-            res = x(ops.wait(names.verifier), phase="verifier", timeout=30)
-        v.exit_code = _int(res.stdout)
         x(ops.logs(names.verifier), phase="verifier", output=rundir.verifier_output)
     finally:
         # Also when `docker run` failed half-way, or on Ctrl-C: remove it by name.
@@ -151,13 +147,6 @@ def verify_artifacts(
     if not v.error:
         v.reward, v.problem = read_reward(rundir.verifier_logs)
     return v
-
-
-def _int(text: str) -> int | None:
-    try:
-        return int(text.strip().split()[0])
-    except (ValueError, IndexError):
-        return None
 
 
 def score_record(logs: Path, reward: float | None, tests: Path) -> dict[str, Any]:

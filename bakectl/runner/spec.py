@@ -23,7 +23,6 @@ from bakectl.runner import docker_ops as ops
 from bakectl.runner.gateway_ctl import GatewayConfig
 from bakectl.runner.rundir import RunDir, new_run_id
 
-STATUSES = ("passed", "failed", "timeout", "error")
 # Names the runner sets for the agent; an agent.yaml `env:` entry cannot override them.
 RESERVED_ENV = frozenset(
     {
