@@ -198,24 +198,34 @@ class Builder:
             return f"the buildx builder cannot see local image(s) {', '.join(local)}"
         return None
 
+    def missing(self, targets: list[ImageTarget]) -> list[ImageTarget]:
+        """The targets to build: those the local store lacks (all of them when pushing
+        or with --no-cache; under --dry-run without an engine, all, to print everything)."""
+        if self.o.push or self.o.no_cache:
+            return list(targets)
+        try:
+            have = local_images()
+        except BakectlError:
+            if not self.o.dry_run:
+                raise
+            return list(targets)
+        if have:  # ask the store once more about the missing ones (podman's list lags)
+            have |= present_among([t.image for t in targets if t.image not in have])
+        return [t for t in targets if t.image not in have]
+
     def build(self, targets: list[ImageTarget]) -> None:
+        """Build what is missing of `targets` in one bake graph; say what is up to date."""
         if self.o.builder:  # read-only, so dry-run checks it too
             check_builder(self.o.builder)
-        pending = targets
-        if not self.o.push and not self.o.no_cache:
-            try:
-                have = local_images()
-            except BakectlError:
-                if not self.o.dry_run:
-                    raise
-                have = set()  # dry-run without an engine: print everything
-            if have:  # ask the store once more about the missing ones (podman's list lags)
-                have |= present_among([t.image for t in targets if t.image not in have])
-            pending = [t for t in targets if t.image not in have]
+        pending = self.missing(targets)
         if not pending:
             for t in targets:
                 info(f"up to date: {t.image}")
             return
+        self.build_missing(pending)
+
+    def build_missing(self, pending: list[ImageTarget]) -> None:
+        """Build `pending` (as `missing` found them), with the podman fallback."""
         bake_file = self.r.write(pending)
         step = self.bake_step(bake_file, pending)
         if self.o.dry_run:

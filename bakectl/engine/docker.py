@@ -63,19 +63,27 @@ def _short(ref: str) -> str:
     return ref
 
 
-def present_among(refs: list[str]) -> set[str]:
-    """Which of `refs` the store has, asked directly (one `docker image inspect`).
-    A podman-backed engine's image list can lag behind builds the podman CLI made;
-    inspect reads the store itself."""
+def image_ids(refs: list[str]) -> dict[str, str]:
+    """{ref: image id} for those of `refs` the store has, asked directly (one
+    `docker image inspect`). A podman-backed engine's image list can lag behind builds
+    the podman CLI made; inspect reads the store itself."""
     if not refs:
-        return set()
-    res = _run(["docker", "image", "inspect", *refs])
+        return {}
+    res = _run(["docker", "image", "inspect", *refs])  # exit 1 when some are missing
     try:
         found = json.loads(res.stdout or "[]")
     except ValueError:
-        return set()
-    tags = {_short(t) for img in found for t in img.get("RepoTags") or []}
-    return {r for r in refs if r in tags}
+        return {}
+    ids: dict[str, str] = {}
+    for img in found:
+        for tag in img.get("RepoTags") or []:
+            ids.setdefault(_short(tag), img.get("Id") or "")
+    return {r: ids[r] for r in refs if r in ids}
+
+
+def present_among(refs: list[str]) -> set[str]:
+    """Which of `refs` the store has (see image_ids)."""
+    return set(image_ids(refs))
 
 
 def image_exists(ref: str, engine: str = "docker") -> bool:

@@ -60,6 +60,7 @@ from typing import Any, TextIO
 
 from bakectl import __version__, gitinfo
 from bakectl.catalog.naming import suggest
+from bakectl.engine.docker import image_ids
 from bakectl.engine.plan import Step
 from bakectl.errors import BakectlError, UsageError
 from bakectl.render.renderer import ImageTarget, Renderer
@@ -568,28 +569,6 @@ def _try_build(renderer: Renderer, targets: list[ImageTarget]) -> tuple[str, str
     return _build_error(log, fallback), log
 
 
-def _image_digests(refs: list[str]) -> dict[str, str]:
-    """{ref: image id} of the local images among refs (one docker call)."""
-    if not refs:
-        return {}
-    argv = ["docker", "image", "inspect", "--format", "{{json .RepoTags}}\t{{.Id}}", *refs]
-    try:
-        res = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return {}
-    out: dict[str, str] = {}
-    for line in res.stdout.splitlines():
-        tags_json, _, image_id = line.partition("\t")
-        try:
-            tags = json.loads(tags_json) or []
-        except ValueError:
-            continue
-        for ref in refs:
-            if ref in tags:
-                out[ref] = image_id.strip()
-    return out
-
-
 def _provenance(renderer: Renderer, benchmark: str, digests: dict[str, str]) -> dict:
     root = renderer.catalog.root
     commit = gitinfo.commit(root)
@@ -857,7 +836,10 @@ def _record_provenance(
     record: dict, specs: list[RunSpec], old: dict[str, str], progress: Progress
 ) -> None:
     refs = list(dict.fromkeys(x.image for s in specs for x in s.targets))
-    digests = _image_digests(refs)
+    try:
+        digests = image_ids(refs)
+    except BakectlError:  # provenance is best effort; the results are already written
+        digests = {}
     changed = [r for r in digests if r in old and old[r] != digests[r]]
     if changed:
         progress.note(f"warning: image {changed[0]} was rebuilt since this batch began")

@@ -772,18 +772,8 @@ def build_bundle_images(
     """Build the missing ones with the existing Builder (bake, podman when bake cannot),
     from the bundle's definition alone."""
     from bakectl.engine.build import Builder, BuildOptions
-    from bakectl.engine.docker import local_images
     from bakectl.render.variables import BUILTIN_DEFAULTS
 
-    have = set() if dry_run else local_images()
-    missing = [t for t in targets if t.image not in have]
-    if not missing and not dry_run:
-        return
-    if not build:
-        raise UsageError(
-            f"image {missing[0].image} is not built",
-            "drop --no-build: bakectl builds it from the bundle",
-        )
     variables = {k: os.environ.get(k, v) for k, v in BUILTIN_DEFAULTS.items()}
     for spec in bundle.definition.get("target", {}).values():
         for k, v in (spec.get("args") or {}).items():
@@ -791,13 +781,21 @@ def build_bundle_images(
                 variables[k] = v  # the base images the bundle was resolved with
     variables["REGISTRY"] = registry or bundle.registry
     variables["TAG"] = ""
-    definition = absolute_definition(bundle, registry)
     shim = SimpleNamespace(
         catalog=SimpleNamespace(root=bundle.root),  # no docker-bake.hcl: the definition is whole
         vars=variables,
-        write=lambda _targets: definition,
+        write=lambda _targets: absolute_definition(bundle, registry),
     )
-    Builder(shim, BuildOptions(dry_run=dry_run)).build(missing)  # type: ignore[arg-type]
+    builder = Builder(shim, BuildOptions(dry_run=dry_run))  # type: ignore[arg-type]
+    missing = builder.missing(targets)
+    if not missing:
+        return
+    if not build:
+        raise UsageError(
+            f"image {missing[0].image} is not built",
+            "drop --no-build: bakectl builds it from the bundle",
+        )
+    builder.build_missing(missing)
 
 
 def bundle_spec(

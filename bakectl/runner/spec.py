@@ -259,10 +259,9 @@ def ensure_images(
 ) -> None:
     """Build the images that are missing (one bake graph), or fail naming them."""
     from bakectl.engine.build import Builder, BuildOptions
-    from bakectl.engine.docker import local_images
 
-    have = local_images()
-    missing = [t for t in targets if t.image not in have]
+    builder = Builder(renderer, BuildOptions(dry_run=dry_run))
+    missing = builder.missing(targets)
     if not missing:
         return
     if not build:
@@ -270,7 +269,7 @@ def ensure_images(
         raise UsageError(
             f"image {missing[0].image} is not built{more}", _build_hint(renderer, missing[0])
         )
-    Builder(renderer, BuildOptions(dry_run=dry_run)).build(missing)
+    builder.build_missing(missing)
 
 
 # -- running --------------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def lab(std, monkeypatch, tmp_path):
     for t in ("3", "4", "5", "6"):
         std.task("arith", t)
     monkeypatch.setattr(batch, "ensure_images", lambda *a, **k: None)
-    monkeypatch.setattr(batch, "_image_digests", lambda refs: {r: "sha256:x" for r in refs})
+    monkeypatch.setattr(batch, "image_ids", lambda refs: {r: "sha256:x" for r in refs})
     monkeypatch.setattr(batch, "RETRY_DELAY", 0.01)
     engine = FakeEngine()
     monkeypatch.setattr(batch, "execute", engine)
