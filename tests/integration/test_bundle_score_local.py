@@ -17,6 +17,7 @@ import pytest
 from tests.integration.conftest import REPO, bakectl
 from tests.support.images import remove_images
 from tests.support.polling import process_alive
+from tests.support.trees import dir_snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -52,15 +53,6 @@ def _run_dir(stdout: str) -> Path:
     m = re.search(r"-> (\S+)$", stdout.strip().splitlines()[-1])
     assert m, stdout
     return Path(m.group(1))
-
-
-def _tree(root: Path) -> dict[str, tuple[int, int, bytes]]:
-    out = {}
-    for p in sorted(root.rglob("*")):
-        st = p.lstat()
-        data = p.read_bytes() if p.is_file() and not p.is_symlink() else b""
-        out[p.relative_to(root).as_posix()] = (st.st_mode, int(st.st_mtime), data)
-    return out
 
 
 # -- bakectl run --agent-cmd ---------------------------------------------------------------------
@@ -213,9 +205,9 @@ def test_bundle_rebuilds_and_replays_anywhere_with_the_same_reward(tmp_path):
     one, two = tmp_path / "b1", tmp_path / "b2"
     bakectl("bundle", str(run_dir), "-o", str(one))
     bakectl("bundle", str(run_dir), "-o", str(two))
-    assert _tree(one) == _tree(two)  # deterministic: files, modes, mtimes
+    assert dir_snapshot(one) == dir_snapshot(two)  # deterministic: files, modes, mtimes
     again = bakectl("bundle", str(one), "-o", str(one))
-    assert "already a bundle" in again.stdout and _tree(one) == _tree(two)
+    assert "already a bundle" in again.stdout and dir_snapshot(one) == dir_snapshot(two)
 
     manifest = json.loads((one / "manifest.json").read_text())
     assert manifest["kind"] == "bakectl-bundle" and manifest["command"][-1] == "<bundle>"

@@ -15,17 +15,7 @@ from bakectl.runner import bundle as b
 from bakectl.runner.local import LOCAL_ENV, PLACEHOLDER_KEY, command_env, run_command
 from bakectl.runner.score import task_runs
 from tests.support.polling import process_alive
-
-
-def _tree(root: Path) -> dict[str, tuple[int, int, bytes]]:
-    """relpath -> (mode, mtime, bytes): what "byte-identical" means for a directory."""
-    out = {}
-    for p in sorted(root.rglob("*")):
-        st = p.lstat()
-        data = p.read_bytes() if p.is_file() and not p.is_symlink() else b""
-        out[p.relative_to(root).as_posix()] = (st.st_mode, int(st.st_mtime), data)
-    return out
-
+from tests.support.trees import dir_snapshot
 
 # -- environment capture ----------------------------------------------------------------------
 
@@ -81,17 +71,17 @@ def test_out_dir_rules(tmp_path):
 
 def test_bundling_a_bundle_is_a_no_op_or_an_identical_copy(tmp_path):
     src = _fake_bundle(tmp_path / "b")
-    before = _tree(src)
+    before = dir_snapshot(src)
     assert b.copy_bundle(src, src) is False
-    assert _tree(src) == before
+    assert dir_snapshot(src) == before
     assert b.copy_bundle(src, tmp_path / "copy") is True
-    assert _tree(tmp_path / "copy") == before
+    assert dir_snapshot(tmp_path / "copy") == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp left
 
 
 def test_normalize_sets_modes_and_mtimes(tmp_path):
     root = _fake_bundle(tmp_path / "b")
-    for _rel, (mode, mtime, _) in _tree(root).items():
+    for _rel, (mode, mtime, _) in dir_snapshot(root).items():
         assert mtime == 1_700_000_000
         assert mode & 0o777 in (0o644, 0o755)
     assert (root / "run.sh").stat().st_mode & 0o777 == 0o755
