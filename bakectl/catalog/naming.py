@@ -53,3 +53,10 @@ def target_name(kind: str, *parts: str) -> str:
 
 def hash_tag(digest: str) -> str:
     return "h" + digest[:12]
+
+
+def registry_host(ref: str) -> str | None:
+    """The registry a ref or namespace names (`host[:port]` or `localhost` first), else None:
+    `bakectl/eval/x` is a local name, `127.0.0.1:5000/evals` is a registry."""
+    first = ref.split("/", 1)[0]
+    return first if "." in first or ":" in first or first == "localhost" else None

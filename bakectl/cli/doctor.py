@@ -25,6 +25,7 @@ def doctor(registry: Registry = None) -> None:
     import urllib.request
 
     from bakectl.catalog import find_root
+    from bakectl.catalog.naming import registry_host
     from bakectl.engine.bootstrap import RECIPES
     from bakectl.render import variables
 
@@ -66,8 +67,8 @@ def doctor(registry: Registry = None) -> None:
                 )
             )
     reg = values["REGISTRY"]
-    host = reg.split("/", 1)[0]
-    if "." in host or ":" in host or host == "localhost":
+    host = registry_host(reg)
+    if host is not None:
         scheme = "http" if host.startswith(("127.", "localhost")) else "https"
         try:
             with urllib.request.urlopen(f"{scheme}://{host}/v2/", timeout=5) as resp:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
+from bakectl.catalog.naming import registry_host
 from bakectl.engine import classify
 from bakectl.engine.docker import (
     check_builder,
@@ -42,16 +43,6 @@ def info(msg: str) -> None:
     print(f"bakectl: {msg}", file=sys.stderr, flush=True)
 
 
-def _short_name(ref: str) -> bool:
-    first = ref.split("/", 1)[0]
-    return "/" in ref and not ("." in first or ":" in first or first == "localhost")
-
-
-def _registry_looks_remote(registry: str) -> bool:
-    first = registry.split("/", 1)[0]
-    return "." in first or ":" in first or first == "localhost"
-
-
 class Builder:
     def __init__(self, renderer: Renderer, options: BuildOptions) -> None:
         self.r = renderer
@@ -59,7 +50,7 @@ class Builder:
         self.root_hcl = renderer.catalog.root / "docker-bake.hcl"
         if options.builder:
             options.push = True  # a remote builder cannot load into the local store
-        if options.push and not _registry_looks_remote(renderer.vars["REGISTRY"]):
+        if options.push and registry_host(renderer.vars["REGISTRY"]) is None:
             raise UsageError(
                 f"cannot push to {renderer.vars['REGISTRY']!r}: it is not a registry address",
                 "pass --registry HOST[:PORT]/PATH (or set BAKECTL_REGISTRY)",
@@ -138,7 +129,7 @@ class Builder:
                         note="move the built image into docker's store",
                     )
                 )
-                if _short_name(t.image):
+                if registry_host(t.image) is None:
                     # podman qualifies short names as localhost/NAME; docker looks up NAME.
                     plan.add(Step(("docker", "tag", f"localhost/{t.image}", t.image)))
         if self.o.push:
