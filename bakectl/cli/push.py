@@ -15,7 +15,7 @@ app = typer.Typer(
 
 
 def _push(targets_fn, registry, dry_run, engine):
-    from bakectl.engine.build import Builder, BuildOptions
+    from bakectl.engine.build import Builder, BuildOptions, check_push_registry
     from bakectl.engine.push import push_images
 
     check_engine_flag(engine)
@@ -24,7 +24,8 @@ def _push(targets_fn, registry, dry_run, engine):
             "push needs a registry", "pass --registry HOST[:PORT]/PATH or set BAKECTL_REGISTRY"
         )
     r = setup(registry)
-    builder = Builder(r, BuildOptions(push=True, engine=engine, dry_run=dry_run))
+    check_push_registry(r.vars["REGISTRY"])
+    builder = Builder(r, BuildOptions(engine=engine, dry_run=dry_run))
     push_images(builder, targets_fn(r))
 
 

@@ -43,6 +43,14 @@ def info(msg: str) -> None:
     print(f"bakectl: {msg}", file=sys.stderr, flush=True)
 
 
+def check_push_registry(registry: str) -> None:
+    if registry_host(registry) is None:
+        raise UsageError(
+            f"cannot push to {registry!r}: it is not a registry address",
+            "pass --registry HOST[:PORT]/PATH (or set BAKECTL_REGISTRY)",
+        )
+
+
 class Builder:
     def __init__(self, renderer: Renderer, options: BuildOptions) -> None:
         self.r = renderer
@@ -50,11 +58,8 @@ class Builder:
         self.root_hcl = renderer.catalog.root / "docker-bake.hcl"
         if options.builder:
             options.push = True  # a remote builder cannot load into the local store
-        if options.push and registry_host(renderer.vars["REGISTRY"]) is None:
-            raise UsageError(
-                f"cannot push to {renderer.vars['REGISTRY']!r}: it is not a registry address",
-                "pass --registry HOST[:PORT]/PATH (or set BAKECTL_REGISTRY)",
-            )
+        if options.push:
+            check_push_registry(renderer.vars["REGISTRY"])
 
     # -- commands ------------------------------------------------------------------------
     def _env(self) -> tuple[tuple[str, str], ...]:
@@ -150,9 +155,7 @@ class Builder:
         for w in warnings:
             info(f"warning: {w}")
         for step in plan.steps:
-            res = (
-                self._run_retrying(step) if step.argv[:2] == ("podman", "push") else run_step(step)
-            )
+            res = self.run_retrying(step) if step.argv[:2] == ("podman", "push") else run_step(step)
             if res.returncode != 0:
                 hint = "the command's own error is printed above"
                 if "image not known" in res.stderr:
@@ -163,7 +166,7 @@ class Builder:
                 raise BuildError(f"podman fallback failed at: {step.shell()}", hint)
 
     # -- running -------------------------------------------------------------------------
-    def _run_retrying(self, step: Step) -> StepResult:
+    def run_retrying(self, step: Step) -> StepResult:
         """Run, retrying only failures whose stderr says they are transient."""
 
         def transient(res: StepResult) -> bool:
@@ -240,7 +243,7 @@ class Builder:
         if self.o.engine == "podman":
             self._run_fallback(bake_file, pending)
         else:
-            res = self._run_retrying(step) if self.o.push else run_step(step)
+            res = self.run_retrying(step) if self.o.push else run_step(step)
             if res.returncode != 0:
                 if classify.engine_down(res.stderr) and not self.o.builder:
                     raise engine_error(res.stderr)

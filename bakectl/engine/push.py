@@ -14,7 +14,6 @@ def push_steps(targets: list[ImageTarget]) -> list[Step]:
 
 def push_images(builder: Builder, targets: list[ImageTarget]) -> list[str]:
     """Build what is missing into docker's store under the registry's names, then push."""
-    builder.o.push = False
     builder.build(targets)
     steps = push_steps(targets)
     if builder.o.dry_run:
@@ -22,7 +21,7 @@ def push_images(builder: Builder, targets: list[ImageTarget]) -> list[str]:
         return []
     pushed = []
     for step in steps:
-        res = builder._run_retrying(step)
+        res = builder.run_retrying(step)
         if res.returncode != 0:
             raise BuildError(
                 f"push failed: {step.shell()} (exit {res.returncode})",
