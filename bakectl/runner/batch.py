@@ -68,7 +68,7 @@ from bakectl.runner import docker_ops as ops
 from bakectl.runner.fixtures import find_fixture
 from bakectl.runner.gateway_ctl import GatewayConfig
 from bakectl.runner.progress import Null, Progress
-from bakectl.runner.rundir import RunDir, write_json
+from bakectl.runner.rundir import RunDir, attempt_dirs, write_json
 from bakectl.runner.signals import sigterm_interrupts
 from bakectl.runner.spec import (
     RunOptions,
@@ -313,19 +313,6 @@ def read_batch(path: Path) -> dict:
         if not isinstance(doc.get(key), str):
             raise UsageError(f"{f}: {key!r} is missing", hint)
     return doc
-
-
-def _attempts(task_dir: Path) -> list[tuple[int, Path]]:
-    found = []
-    try:
-        entries = list(task_dir.iterdir())
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    for p in entries:
-        m = re.fullmatch(r"attempt-(\d+)", p.name)
-        if m and p.is_dir():
-            found.append((int(m.group(1)), p))
-    return sorted(found)
 
 
 def _read_result(attempt: Path) -> dict | None:
@@ -718,12 +705,13 @@ def run_rollouts(
     tasks = [_Task(i, t) for i, t in enumerate(ids)]
     kept: list[TaskResult] = []
     for t in tasks:
-        done = _attempts(batch_dir / "tasks" / t.id) if doc is not None else []
+        done = attempt_dirs(batch_dir / "tasks" / t.id) if doc is not None else []
         if done:
-            t.next_k = done[-1][0] + 1
-            last = _read_result(done[-1][1])
+            k, last_dir = done[-1]
+            t.next_k = k + 1
+            last = _read_result(Path(last_dir))
             if last is not None and last.get("status") in FINAL_STATUSES:
-                t.final = _result_from_json(last, done[-1][1])
+                t.final = _result_from_json(last, Path(last_dir))
                 kept.append(t.final)
     todo = [t for t in tasks if t.final is None]
 

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from bakectl.errors import BakectlError, UsageError
+from bakectl.runner.rundir import attempt_dirs
 
 SUMMARY_KIND = "bakectl-summary"
 SUMMARY_VERSION = 1
@@ -60,7 +61,6 @@ ROW_FIELDS = (
     "duration_sec",
     "message",
 )
-_ATTEMPT_RE = re.compile(r"^attempt-(\d+)$")
 _WRAPPED_PREFIX = re.compile(rb'^\{"n":\s*\d+,\s*"exchange":\s*\{')
 _DECODER = json.JSONDecoder()
 
@@ -117,27 +117,6 @@ def _load_batch(root: Path) -> dict:
         if not t or t in (".", "..") or "/" in t or "\\" in t:
             raise UsageError(f"{path}: task id {t!r} is not a directory name", "fix batch.json")
     return batch
-
-
-def _attempt_dirs(task_dir: str) -> list[str]:
-    """attempt-1, attempt-2, ... in numeric order (attempt-10 after attempt-9).
-
-    Attempts are numbered from 1 without gaps, so the common case, attempt-1 alone, is found
-    with two stats; anything else is listed."""
-    first, second = task_dir + "/attempt-1", task_dir + "/attempt-2"
-    if not os.path.isdir(second) and os.path.isdir(first):
-        return [first]
-    try:
-        names = os.listdir(task_dir)
-    except OSError:
-        return []
-    found = []
-    for name in names:
-        m = _ATTEMPT_RE.match(name)
-        if m and os.path.isdir(task_dir + "/" + name):
-            found.append((int(m.group(1)), task_dir + "/" + name))
-    found.sort()
-    return [p for _, p in found]
 
 
 # -- reading one attempt ----------------------------------------------------------------------
@@ -310,7 +289,7 @@ def _read_task(job: Job, timing_sum: dict[str, float] | None, timing_n: dict[str
     timing_n; with timing_sum None, run.json is read only for a result without a duration."""
     task_dir, dirs = job
     if dirs is None:
-        dirs = _attempt_dirs(task_dir or "")
+        dirs = [d for _, d in attempt_dirs(task_dir or "")]
     tin = tout = ex = 0
     duration: float | None = None
     result: dict | None = None

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -129,3 +130,22 @@ def _json_reward(data: Any) -> tuple[float | None, str]:
     if any(v is None for v in values):
         return None, "reward.json: every score must be a number (or give 'reward')"
     return sum(values) / len(values), ""  # type: ignore[arg-type]
+
+
+_ATTEMPT_RE = re.compile(r"^attempt-(\d+)$")
+
+
+def attempt_dirs(task_dir: str | os.PathLike[str]) -> list[tuple[int, str]]:
+    """(k, path) of a batch task's attempt-<k>/ directories, in numeric order
+    (attempt-10 after attempt-9). Strings, not Paths: reports read 10,000 of them."""
+    task_dir = os.fspath(task_dir)
+    try:
+        names = os.listdir(task_dir)
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        m = _ATTEMPT_RE.match(name)
+        if m and os.path.isdir(task_dir + "/" + name):
+            found.append((int(m.group(1)), task_dir + "/" + name))
+    return sorted(found)

@@ -24,7 +24,6 @@ command runner (bakectl.runner.local) scores with it as well.
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -36,12 +35,11 @@ from bakectl import __version__
 from bakectl.errors import BakectlError, UsageError
 from bakectl.render.hashing import hash_tree
 from bakectl.runner import docker_ops as ops
-from bakectl.runner.rundir import PASS_THRESHOLD, RunDir, read_reward, write_json
+from bakectl.runner.rundir import PASS_THRESHOLD, RunDir, attempt_dirs, read_reward, write_json
 from bakectl.runner.signals import sigterm_interrupts
 
 ARTIFACTS_MOUNT = "/bakectl/artifacts"
 RESCORE_PREFIX = "rescore-"
-_ATTEMPT_RE = re.compile(r"^attempt-(\d+)$")
 
 # Runs as root in the verifier container: replace the workdir's contents with the
 # artifacts (a copy, so the scorer may write; deletions the agent made stay made),
@@ -206,13 +204,8 @@ def task_runs(path: Path, tasks: list[str] | None = None) -> list[Path]:
         for name in names:
             if tasks and name not in tasks:
                 continue
-            attempts = sorted(
-                (int(m.group(1)), d)
-                for d in (root / name).iterdir()
-                if d.is_dir() and (m := _ATTEMPT_RE.match(d.name))
-            )
-            for _, attempt in reversed(attempts):
-                run = _task_run_in(attempt)
+            for _, attempt in reversed(attempt_dirs(root / name)):
+                run = _task_run_in(Path(attempt))
                 if run is not None:
                     found.append(run)
                     break
