@@ -55,6 +55,7 @@ from bakectl.gitinfo import git, source_epoch
 from bakectl.render.renderer import ImageTarget, Renderer
 from bakectl.runner.fixtures import find_fixture
 from bakectl.runner.gateway_ctl import GatewayConfig
+from bakectl.runner.rundir import write_atomic
 from bakectl.runner.spec import (
     RunOptions,
     RunSpec,
@@ -755,9 +756,7 @@ def absolute_definition(bundle: Bundle, registry: str | None = None) -> Path:
     except OSError:  # no writable home: the temp directory will do
         path = Path(tempfile.gettempdir()) / f"bakectl-bundle-definition-{key}.json"
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        write_atomic(path, text)
     return path
 
 

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from bakectl.errors import BakectlError, UsageError
-from bakectl.runner.rundir import attempt_dirs
+from bakectl.runner.rundir import attempt_dirs, write_atomic
 
 SUMMARY_KIND = "bakectl-summary"
 SUMMARY_VERSION = 1
@@ -604,12 +604,9 @@ def write_summary(batch_dir: Path) -> Path:
     """summarize() into <batch_dir>/summary.json, atomically; returns its path."""
     root = Path(batch_dir)
     path = root / "summary.json"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(dumps(summarize(root)) + "\n", encoding="utf-8")
-        tmp.replace(path)  # atomic: a reader never sees half a file
+        write_atomic(path, dumps(summarize(root)) + "\n")
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise BakectlError(
             f"could not write {path}: {exc}", "is the run directory writable?"
         ) from None

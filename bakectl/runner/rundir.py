@@ -88,9 +88,19 @@ class RunDir:
 
 
 def write_json(path: Path, data: Any) -> None:
+    write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file and rename it: a reader (a batch summary, a
+    report) never sees half a file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)  # atomic: a reader (a batch summary) never sees half a file
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_reward(logs: Path) -> tuple[float | None, str]:
