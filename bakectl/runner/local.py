@@ -352,7 +352,7 @@ def run_local(
             "limits": {
                 "agent_timeout_sec": timeout,
                 "verifier_timeout_sec": task.spec.verifier.timeout_sec,
-                "cpus": task.spec.environment.cpus,
+                "cpus": cpus,  # as capped to this host, like container runs
                 "memory_mb": task.spec.environment.memory_mb,
             },
             "env_names": sorted(env),
