@@ -150,9 +150,10 @@ def score(
     verifier runs on the run's eval image with its artifacts/; the new result goes to
     RUN/rescore-<time>/ beside the old one. Exit 1 when a task could not be scored.
     """
+    from bakectl.catalog import Catalog, find_root
     from bakectl.runner.score import rescore_path
 
-    catalog = setup().catalog
+    catalog = Catalog(find_root())  # no renderer: re-scoring builds nothing
     rows = rescore_path(
         catalog, run, _task_list(tasks), on_row=lambda r: print(r.line(), flush=True)
     )
