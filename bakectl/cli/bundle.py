@@ -186,7 +186,7 @@ def run_special(
             f"{used[0]} is a batch flag; {which} runs one task at a time",
             f"drop {used[0]}" + (" (--bundle runs each of its tasks)" if bundle_dir else ""),
         )
-    options = flags.options(flags.gateway())
+    options = flags.options()
     if bundle_dir is not None:
         run_from_bundle(bundle_dir, flags, options)
     else:

@@ -35,17 +35,13 @@ class RunFlags:
     registry: str | None
     dry_run: bool
 
-    def gateway(self):
-        from bakectl.runner import GatewayConfig
-
-        return GatewayConfig.from_flags(self.replay, self.record, self.upstream)
-
-    def options(self, gateway):
-        from bakectl.runner import RunOptions
+    def options(self):
+        """RunOptions for one task; checks --replay / --record / --upstream first."""
+        from bakectl.runner import GatewayConfig, RunOptions
 
         return RunOptions(
             model=self.model,
-            gateway=gateway,
+            gateway=GatewayConfig.from_flags(self.replay, self.record, self.upstream),
             timeout_sec=self.timeout,
             out_dir=self.out,
             build=not self.no_build,
@@ -210,7 +206,8 @@ def run(
         )
     from bakectl.runner import run_task
 
-    result = run_task(setup(registry), benchmark, task_id, agent, flags.options(flags.gateway()))
+    options = flags.options()
+    result = run_task(setup(registry), benchmark, task_id, agent, options)
     finish_single(result, dry_run)
 
 
