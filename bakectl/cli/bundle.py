@@ -25,7 +25,7 @@ def _task_list(raw: str | None) -> list[str] | None:
 
 def _command_line(argv: list[str]) -> list[str]:
     """The command as typed, the output directory as <bundle> (so it does not change bytes)."""
-    from bakectl.runner.bundle import OUT_PLACEHOLDER
+    from bakectl.bundle.core import OUT_PLACEHOLDER
 
     out, skip = ["bakectl"], False
     for arg in argv:
@@ -79,8 +79,8 @@ def bundle(
     Dockerfiles, the build contexts, tasks/ (agent-visible), scorer/ (tests, solution),
     fixtures/, images.json and manifest.json. Same inputs, same bytes.
     """
+    from bakectl.bundle import core as b
     from bakectl.errors import UsageError
-    from bakectl.runner import bundle as b
 
     path = Path(source)
     ids = _task_list(tasks)
@@ -151,7 +151,7 @@ def score(
     RUN/rescore-<time>/ beside the old one. Exit 1 when a task could not be scored.
     """
     from bakectl.catalog import Catalog, find_root
-    from bakectl.runner.score import rescore_path
+    from bakectl.results.score import rescore_path
 
     catalog = Catalog(find_root())  # no renderer: re-scoring builds nothing
     rows = rescore_path(
@@ -195,8 +195,8 @@ def run_special(
 
 def run_from_bundle(bundle_dir: Path, flags: RunFlags, options) -> None:
     """bakectl run --bundle DIR [--task-id T]: rebuild from the bundle alone, rerun."""
+    from bakectl.bundle.core import load_bundle, run_bundle
     from bakectl.errors import UsageError
-    from bakectl.runner.bundle import load_bundle, run_bundle
 
     bundle = load_bundle(bundle_dir)
     for flag, value, have in (

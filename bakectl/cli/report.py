@@ -27,7 +27,7 @@ def report(
     csv holds the task rows only; json holds everything. Reads the run directories, writes nothing.
     """
     from bakectl.errors import UsageError
-    from bakectl.runner import report as rp
+    from bakectl.results import report as rp
 
     if fmt not in FORMATS:
         raise UsageError(
@@ -91,7 +91,7 @@ def gate(
 
     A baseline of another benchmark is bad input (exit 2); a different data revision or task set is flagged, and the checks still run.
     """
-    from bakectl.runner import gate as g
+    from bakectl.results import gate as g
 
     thresholds = g.Thresholds(
         min_pass_rate=g.parse_fraction("--min-pass-rate", min_pass_rate),

@@ -2,7 +2,7 @@
 
     results = run_rollouts(renderer, "arith", ["1", "2", "3"], "oracle", n_concurrent=2)
 
-The batch directory (bakectl.runner.report reads it):
+The batch directory (bakectl.results.report reads it):
 
     <out>/<batch_id>/
       batch.json                     what was asked, with what (kind "bakectl-batch", version 1)
@@ -60,16 +60,15 @@ from typing import Any, TextIO
 
 from bakectl import __version__, gitinfo
 from bakectl.catalog.naming import suggest
+from bakectl.engine import containers as ops
 from bakectl.engine.docker import image_ids
 from bakectl.engine.plan import Step
 from bakectl.errors import BakectlError, UsageError
 from bakectl.render.renderer import ImageTarget, Renderer
-from bakectl.runner import docker_ops as ops
+from bakectl.results.rundir import RunDir, attempt_dirs, write_json
 from bakectl.runner.fixtures import find_fixture
 from bakectl.runner.gateway_ctl import GatewayConfig
 from bakectl.runner.progress import Null, Progress
-from bakectl.runner.rundir import RunDir, attempt_dirs, write_json
-from bakectl.runner.signals import sigterm_interrupts
 from bakectl.runner.spec import (
     RunOptions,
     RunSpec,
@@ -79,6 +78,7 @@ from bakectl.runner.spec import (
     prepare,
 )
 from bakectl.runner.task_run import execute
+from bakectl.signals import sigterm_interrupts
 
 __all__ = [
     "BATCH_KIND",
@@ -936,7 +936,7 @@ def _command(command: Sequence[str] | None) -> list[str]:
 
 def _write_summary(batch_dir: Path, progress: Progress) -> None:
     try:
-        from bakectl.runner.report import write_summary
+        from bakectl.results.report import write_summary
     except ImportError:  # the report module is optional: batch.json and the attempts suffice
         return
     try:

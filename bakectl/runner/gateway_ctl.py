@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from bakectl.engine import containers as ops
 from bakectl.errors import UsageError
 from bakectl.gateway.redact import CREDENTIAL_ENV  # read by the gateway to authenticate upstream
-from bakectl.runner import docker_ops as ops
 
 FIXTURE_MOUNT = "/fixture"
 OUT_MOUNT = "/bakectl-out"

@@ -38,13 +38,12 @@ from pathlib import Path
 from typing import Any
 
 from bakectl import __version__
+from bakectl.engine import containers as ops
 from bakectl.errors import BakectlError, UsageError
 from bakectl.render.renderer import Renderer
-from bakectl.runner import docker_ops as ops
+from bakectl.results.rundir import RunDir, new_run_id, write_json
+from bakectl.results.score import score_record, status_of, verify_artifacts
 from bakectl.runner.gateway_ctl import GatewayConfig, annotate_fixture, collect_trace
-from bakectl.runner.rundir import RunDir, new_run_id, write_json
-from bakectl.runner.score import score_record, status_of, verify_artifacts
-from bakectl.runner.signals import sigterm_interrupts
 from bakectl.runner.spec import (
     RunOptions,
     TaskResult,
@@ -53,6 +52,7 @@ from bakectl.runner.spec import (
     replay_provenance,
     with_recorded_model,
 )
+from bakectl.signals import sigterm_interrupts
 
 LOCAL_AGENT = "local"
 # Host variables CMD inherits; nothing else of the host's environment reaches it.
@@ -402,7 +402,7 @@ def _result(run_id, bench, task, model, status, reward, message, run_dir, second
 
 
 def _print_plan(o, command, names, image, workdir, rd, timeout, entrypoint, task, cpus) -> None:
-    from bakectl.runner.score import verify_step
+    from bakectl.results.score import verify_step
 
     print(f"# task packet: {rd.root / PACKET_DIR}: instruction.md + {image}'s {workdir}")
     for step in (

@@ -10,10 +10,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bakectl.runner import docker_ops as ops
+from bakectl.engine import containers as ops
+from bakectl.results.rundir import read_reward
+from bakectl.results.score import Verification, status_of
 from bakectl.runner.gateway_ctl import agent_env, collect_trace, wait_healthy
-from bakectl.runner.rundir import read_reward
-from bakectl.runner.score import Verification, status_of
 from bakectl.runner.spec import RESERVED_ENV, RunSpec
 
 

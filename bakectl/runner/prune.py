@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
+from bakectl.engine import containers as ops
 from bakectl.engine.docker import check_engine
 from bakectl.errors import BakectlError
-from bakectl.runner import docker_ops as ops
 
 
 def leftovers(run_id: str | None = None) -> dict[str, list[str]]:

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import TextIO
 
 from bakectl.catalog import Agent, Benchmark, Task
+from bakectl.engine import containers as ops
 from bakectl.errors import UsageError
 from bakectl.render.renderer import ImageTarget, Renderer
-from bakectl.runner import docker_ops as ops
+from bakectl.results.rundir import RunDir, new_run_id
 from bakectl.runner.gateway_ctl import GatewayConfig
-from bakectl.runner.rundir import RunDir, new_run_id
 
 # Names the runner sets for the agent; an agent.yaml `env:` entry cannot override them.
 RESERVED_ENV = frozenset(

@@ -24,9 +24,10 @@ import time
 from datetime import UTC, datetime
 
 from bakectl import __version__
+from bakectl.engine import containers as ops
 from bakectl.errors import BakectlError
 from bakectl.render.renderer import Renderer
-from bakectl.runner import docker_ops as ops
+from bakectl.results.rundir import write_json
 from bakectl.runner.gateway_ctl import annotate_fixture
 from bakectl.runner.phases import (
     DryExecutor,
@@ -38,9 +39,8 @@ from bakectl.runner.phases import (
     verdict,
     verifier_phase,
 )
-from bakectl.runner.rundir import write_json
-from bakectl.runner.signals import signals_deferred, sigterm_interrupts
 from bakectl.runner.spec import RunOptions, RunSpec, TaskResult, ensure_images, prepare
+from bakectl.signals import signals_deferred, sigterm_interrupts
 
 __all__ = ["RunOptions", "TaskResult", "ensure_images", "execute", "prepare", "run_task"]
 

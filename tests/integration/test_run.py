@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bakectl.runner.rundir import read_reward
+from bakectl.results.rundir import read_reward
 from tests.integration.conftest import REPO, CatalogLab, bakectl
 from tests.support.images import image_members
 from tests.support.polling import wait_for

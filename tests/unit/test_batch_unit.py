@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from bakectl.errors import BuildError, UsageError
+from bakectl.results.rundir import write_json
 from bakectl.runner import batch
-from bakectl.runner.rundir import write_json
 from bakectl.runner.spec import TaskResult
 
 

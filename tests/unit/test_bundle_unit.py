@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from bakectl.bundle import core as b
 from bakectl.errors import UsageError
-from bakectl.runner import bundle as b
+from bakectl.results.score import task_runs
 from bakectl.runner.local import LOCAL_ENV, PLACEHOLDER_KEY, command_env, run_command
-from bakectl.runner.score import task_runs
 from tests.support.polling import process_alive
 from tests.support.trees import dir_snapshot
 

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from bakectl.errors import UsageError
-from bakectl.runner import report as rp
-from bakectl.runner.gate import Thresholds, evaluate, parse_fraction, parse_percent
+from bakectl.results import report as rp
+from bakectl.results.gate import Thresholds, evaluate, parse_fraction, parse_percent
 
 # -- writing synthetic runs -------------------------------------------------------------------
 
@@ -363,7 +363,7 @@ def test_parallel_read_matches_sequential(tmp_path: Path) -> None:
     batch = write_batch(tmp_path, "big", mixed_tasks() + extra)
     sequential = json.loads(json.dumps(rp.summarize(batch)))
     code = (
-        "import json, sys, bakectl.runner.report as rp\n"
+        "import json, sys, bakectl.results.report as rp\n"
         "rp.PARALLEL_MIN_TASKS = 4\n"
         "print(rp._workers(37))\n"
         "print(json.dumps(rp.summarize(sys.argv[1])))\n"

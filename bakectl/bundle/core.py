@@ -53,9 +53,9 @@ from bakectl.catalog.models import AgentSpec, BenchmarkSpec, TaskSpec
 from bakectl.errors import UsageError
 from bakectl.gitinfo import git, source_epoch
 from bakectl.render.renderer import ImageTarget, Renderer
+from bakectl.results.rundir import write_atomic
 from bakectl.runner.fixtures import find_fixture
 from bakectl.runner.gateway_ctl import GatewayConfig
-from bakectl.runner.rundir import write_atomic
 from bakectl.runner.spec import (
     RunOptions,
     RunSpec,
@@ -263,7 +263,7 @@ def _run_fixture(run: dict[str, Any], where: Path) -> tuple[Path | None, str]:
 
 def source_for_runs(path: Path) -> BundleSource:
     """A task run directory or a batch directory (each task's last attempt)."""
-    from bakectl.runner.score import task_runs
+    from bakectl.results.score import task_runs
 
     path = Path(path).resolve()
     batch = path / "batch.json"

@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bakectl import __version__
+from bakectl.engine import containers as ops
 from bakectl.errors import BakectlError, UsageError
 from bakectl.render.hashing import hash_tree
-from bakectl.runner import docker_ops as ops
-from bakectl.runner.rundir import PASS_THRESHOLD, RunDir, attempt_dirs, read_reward, write_json
-from bakectl.runner.signals import sigterm_interrupts
+from bakectl.results.rundir import PASS_THRESHOLD, RunDir, attempt_dirs, read_reward, write_json
+from bakectl.signals import sigterm_interrupts
 
 ARTIFACTS_MOUNT = "/bakectl/artifacts"
 RESCORE_PREFIX = "rescore-"

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from bakectl.errors import BakectlError, UsageError
-from bakectl.runner.rundir import attempt_dirs, write_atomic
+from bakectl.results.rundir import attempt_dirs, write_atomic
 
 SUMMARY_KIND = "bakectl-summary"
 SUMMARY_VERSION = 1

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from bakectl.errors import BakectlError, UsageError
-from bakectl.runner.report import MISSING, summarize
-from bakectl.runner.rundir import write_json
+from bakectl.results.report import MISSING, summarize
+from bakectl.results.rundir import write_json
 
 GATE_KIND = "bakectl-gate"
 GATE_VERSION = 1

@@ -1,0 +1,1 @@
+"""Self-contained bundles: one directory that rebuilds and reruns an evaluation anywhere."""
