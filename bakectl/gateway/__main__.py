@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
 from bakectl.gateway.errors import GatewayError
 from bakectl.gateway.fixture import PROVENANCE_FIELDS
 from bakectl.gateway.redact import scan_for_secrets
+from bakectl.gateway.rules import RULES_ENV, rules_from
 from bakectl.gateway.server import MODES, serve
 
 
@@ -43,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help=f"record mode: provenance field ({', '.join(PROVENANCE_FIELDS)}); repeatable",
     )
+    s.add_argument(
+        "--rules",
+        metavar="FILE",
+        help=f"the agent's normalization rules (JSON); default ${RULES_ENV} (JSON text)",
+    )
     s.add_argument("--timeout", type=float, default=600.0, help="upstream timeout, seconds")
     s.add_argument("--verbose", action="store_true", help="log every request")
 
@@ -72,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             timeout=args.timeout,
             verbose=args.verbose,
             trace=args.trace,
+            rules=rules_from(args.rules, os.environ),
         )
     except GatewayError as e:
         print(f"error: {e.message}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Per-agent normalization rules: what of a request body is per-run noise, not the question.
+r"""Per-agent normalization rules: what of a request body is per-run noise, not the question.
 
 An agent declares them (agent.yaml, key `normalize`); the gateway applies them to every request
 body before it computes the replay key, at record and at replay alike. The format (JSON, or the
@@ -6,8 +6,8 @@ same mapping in YAML):
 
     {
       "drop":  ["client_metadata", "input[*].id", "metadata.user_id"],
-      "ids":   ["(msg|fco|fc|call)_[A-Za-z0-9]+"],
-      "mask":  ["Chunk ID: \\w+", {"pattern": "Wall time: [0-9.]+ seconds", "replace": "<wall>"}],
+      "ids":   ["\\b(msg|fco|fc|call)_[A-Za-z0-9]+"],
+      "mask":  ["Chunk ID: \\w+", {"pattern": "Wall time: [0-9.]+ seconds", "replace": "<t>"}],
       "dates": true
     }
 
@@ -15,7 +15,8 @@ same mapping in YAML):
           N-th, `*` any key (`messages[*].content[*].cache_control`, `*.cache_control`).
 * ids   - regular expressions for ids the client makes up per run; every match, in any string,
           becomes `<id-1>`, `<id-2>`, ... by order of first appearance in the request (keys in
-          sorted order), so the same id keeps the same name within one request.
+          sorted order), so the same id keeps the same name within one request. Start them
+          with `\b`, or `call_[A-Za-z0-9]+` also matches inside "function_call_output".
 * mask  - regular expressions replaced (in any string) by `replace`, default `<masked>`.
 * dates - mask dates and times (ISO, "December 1, 2026", "Tue Dec 01 2026", `ls -l` stamps,
           ...) as `<date>` / `<time>`; on unless false. A prompt carries today's date; without
@@ -36,6 +37,7 @@ from typing import Any
 from bakectl.gateway.errors import GatewayError
 
 RULE_KEYS = ("drop", "ids", "mask", "dates")
+RULES_ENV = "BAKECTL_GATEWAY_RULES"  # the rules as JSON text, for the gateway's container
 MASKED = "<masked>"
 HINT = (
     'rules are {"drop": [JSON paths], "ids": [regexes], "mask": [regexes or '
@@ -144,6 +146,8 @@ _TIME_AFTER = rf"(?:(?:[T ]|,? (?:at )?){_CLOCK}{_ZONE})?"
 DATE_PATTERN = re.compile(
     "|".join(
         [
+            # date(1), asctime: Tue Dec  1 14:03:22 UTC 2026
+            rf"\b(?:{_WEEKDAY},?\s+)?{_MONTH}\s+{_DAY}\s+{_CLOCK}(?:\s+[A-Z]{{2,5}})?\s+{_YEAR}\b",
             # 2026-12-01, 2026-12-01T14:03:22.123Z, 2026-12-01 14:03:22+00:00
             rf"\b{_YEAR}-\d{{2}}-\d{{2}}{_TIME_AFTER}",
             # 2026/12/01, 12/01/2026, 01.12.2026
@@ -343,6 +347,15 @@ def parse_rules_text(text: str, where: str) -> Rules:
     except ValueError as e:
         raise RulesError(f"{where}: not valid JSON ({e})", HINT) from None
     return parse_rules(data, where)
+
+
+def rules_from(file: str | None, environ: Mapping[str, str]) -> Rules | None:
+    """The rules the gateway was given: `--rules FILE`, else $BAKECTL_GATEWAY_RULES, else None
+    (replay then uses the fixture's own; record the defaults)."""
+    if file:
+        return load_rules_file(file, f"--rules {file}")
+    text = environ.get(RULES_ENV, "").strip()
+    return parse_rules_text(text, f"${RULES_ENV}") if text else None
 
 
 DEFAULT_RULES = Rules()
