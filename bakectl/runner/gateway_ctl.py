@@ -8,6 +8,7 @@ alone, passed by name so no command line or run.json ever holds them.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 from bakectl.engine import containers as ops
 from bakectl.errors import UsageError
 from bakectl.gateway.redact import CREDENTIAL_ENV  # read by the gateway to authenticate upstream
+from bakectl.gateway.rules import RULES_ENV
 
 FIXTURE_MOUNT = "/fixture"
 OUT_MOUNT = "/bakectl-out"
@@ -30,6 +32,9 @@ class GatewayConfig:
     mode: str  # replay | record | passthrough
     fixture: Path | None = None
     upstream: str | None = None
+    # The agent's normalization rules (agent.yaml `normalize`, checked by
+    # bakectl.gateway.parse_rules); None: the gateway's defaults, or at replay the fixture's.
+    rules: dict | None = None
 
     @classmethod
     def from_flags(
@@ -114,6 +119,8 @@ class GatewayConfig:
         env: list[tuple[str, str | None]] = []
         if self.upstream:
             env = [(name, None) for name in CREDENTIAL_ENV]
+        if self.rules is not None:
+            env.append((RULES_ENV, json.dumps(self.rules, sort_keys=True)))
         return ops.container_run(
             names,
             names.gateway,
@@ -133,7 +140,7 @@ class GatewayConfig:
 
 
 def _check_replay(path: Path) -> None:
-    from bakectl.gateway import FixtureError, load_exchanges
+    from bakectl.gateway import FixtureError, load_exchanges, read_provenance
 
     if not path.exists():
         raise UsageError(
@@ -142,6 +149,7 @@ def _check_replay(path: Path) -> None:
         )
     try:
         load_exchanges(path)
+        read_provenance(path)  # a corrupt provenance.json is an error, never ignored
     except FixtureError as exc:
         raise UsageError(f"--replay {path}: {exc.message}", exc.hint) from None
 
