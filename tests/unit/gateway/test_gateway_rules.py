@@ -292,3 +292,20 @@ def test_default_rules_cost_nothing_on_bodies_without_dates() -> None:
     body = {"model": "m", "messages": [{"role": "user", "content": "no date here"}]}
     assert normalize_body(body) == body
     assert normalize_body(body, parse_rules({"dates": False})) == body
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_long_texts_are_masked_as_if_scanned_whole(seed: int) -> None:
+    """Long texts are scanned only around their digits; the result must be the same."""
+    import random
+
+    from bakectl.gateway.rules import DATES, WEEKDAY_ALONE, _date_name
+
+    rng = random.Random(seed)
+    pieces = ["Be concise.", "Today's date is 2026-12-01.", "Tuesday, December 1, 2026",
+              "line 12:34 of main.py", "at 14:03:22 UTC", "Dec  1 14:03", "see Monday",
+              "version 3.11.7", "x" * 90, "\n", "Tue Dec 01 2026 14:03:22 GMT+0000"]  # fmt: skip
+    text = " ".join(rng.choice(pieces) for _ in range(600))
+    assert len(text) > 5000
+    whole = WEEKDAY_ALONE.sub("<weekday>", DATES.sub(_date_name, text))
+    assert mask_dates(text) == whole
