@@ -39,3 +39,16 @@ def test_replay_flag_refuses_a_corrupt_provenance(tmp_path: Path, upstream) -> N
     with pytest.raises(UsageError, match=r"--replay .*provenance\.json: not valid JSON"):
         GatewayConfig.from_flags(fx, None, None)
     json.loads((fx / "exchanges.jsonl").read_text().splitlines()[0])  # the fixture itself is fine
+
+
+def test_a_bundle_refuses_a_fixture_with_a_corrupt_provenance(tmp_path: Path, upstream) -> None:
+    from bakectl.bundle.core import _check_fixture
+
+    path, build = BUILDERS["mini-swe-agent"]
+    fx = tmp_path / "fx"
+    with start_in_thread("record", fx, upstream.url, environ={}) as gw:
+        post(gw.url, path, build(Run(seed=1), 0))
+    _check_fixture(fx, "arith", "1", "mini-swe-agent")  # no provenance fields set: fine
+    (fx / "provenance.json").write_text('{"task": ')
+    with pytest.raises(UsageError, match=r"provenance\.json: not valid JSON"):
+        _check_fixture(fx, "arith", "1", "mini-swe-agent")
