@@ -62,12 +62,16 @@ def test_query_string_is_forwarded_and_not_part_of_the_key(tmp_path: Path, upstr
     fx = tmp_path / "fx"
     with start_in_thread("record", fx, upstream.url, environ={}) as gw:
         post(gw.url, "/v1/messages?beta=true", messages_body("with beta"))
-    assert upstream.requests[0]["path"] == "/v1/messages?beta=true"
-    assert load_exchanges(fx)[1][0]["query"] == "beta=true"
-    with start_in_thread("replay", fx, environ={}) as gw:
-        assert post(gw.url, "/v1/messages", messages_body("with beta")).status == 200
-        assert post(gw.url, "/anthropic/v1/messages?beta=true", messages_body("with beta")).status
-    # (the second replay is exhausted: one recording, asked twice; it still answered)
+        post(gw.url, "/v1/messages", messages_body("with beta"))
+    assert [r["path"] for r in upstream.requests] == ["/v1/messages?beta=true", "/v1/messages"]
+    first, second = load_exchanges(fx)[1]
+    assert first["query"] == "beta=true" and "query" not in second
+    assert first["key"] == second["key"]
+    with start_in_thread("replay", fx, environ={}) as gw:  # the other way round: same key
+        a = post(gw.url, "/v1/messages", messages_body("with beta"))
+        b = post(gw.url, "/anthropic/v1/messages?beta=true", messages_body("with beta"))
+    assert (a.status, b.status) == (200, 200)
+    assert (a.json(), b.json()) == (first["response"], second["response"])
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "sse"])
