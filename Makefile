@@ -2,12 +2,16 @@
 PYTHON ?= python3
 BAKECTL ?= $(PYTHON) -m bakectl.cli.main
 
-.PHONY: setup engine deps bootstrap demo test unit integration lint bench clean
+.PHONY: setup engine tools deps bootstrap demo test unit integration lint bench clean
 
-setup: engine deps bootstrap
+setup: engine tools deps bootstrap
 
 engine:
 	bash scripts/setup-engine.sh
+
+# Host tools the tests use besides the engine (libfaketime, a browser).
+tools:
+	bash scripts/setup-test-tools.sh
 
 deps:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]'
