@@ -368,7 +368,7 @@ def _report(flags: RunFlags, go, *, single: bool) -> None:
         raise typer.Exit(130)
     counts = Counter(r.status for r in results)
     parts = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s]) or "nothing ran"
-    if job_dir is not None and not flags.json:
+    if job_dir is not None and not flags.json and not single:
         print(f"job {job_dir.name}: {len(results)} attempt(s): {parts} -> {display(job_dir)}")
     if any(r.status in ("error", "invalid") for r in results):
         raise typer.Exit(1)
