@@ -195,7 +195,11 @@ def run(
     from bakectl.errors import UsageError
     from bakectl.runner.batch import check_limits
 
-    check_limits(concurrency or 1, 1 if attempts is None else attempts, retries or 0)
+    check_limits(
+        1 if concurrency is None else concurrency,
+        1 if attempts is None else attempts,
+        0 if retries is None else retries,
+    )
     if bundle is not None or agent_cmd is not None:
         _run_special(flags)
         return
