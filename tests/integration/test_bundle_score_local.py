@@ -108,7 +108,7 @@ def test_agent_cmd_resolves_relative_paths_against_the_callers_directory(tmp_pat
         timeout=300,
     )
     assert "arith/1 x local: passed reward=1.0" in res.stdout, (res.stdout, res.stderr)
-    job = read_record(_run_dir(res.stdout).parents[2] / "job.json", JobRecord)
+    job = read_record(tmp_path / _run_dir(res.stdout).parents[2] / "job.json", JobRecord)
     assert job.agent_cmd == f"python3 {tmp_path / 'my_agent.py'}"
 
 
@@ -134,7 +134,7 @@ def test_agent_cmd_timeout_kills_its_children_and_env_is_allow_listed(tmp_path):
         check=False,
         timeout=300,
     )
-    assert res.returncode == 1, res.stderr
+    assert res.returncode == 0, res.stderr  # a timeout is the agent's outcome, not an error
     assert time.monotonic() - start < 60
     assert "arith/1 x local: timeout reward=0.0 [the command timed out after 2 s]" in res.stdout
     run_dir = _run_dir(res.stdout)

@@ -443,8 +443,11 @@ def test_ctrl_c_cleans_up(lab, tmp_path):
         text=True,
     )
     try:
-        wait_for(
-            lambda: any(ln.startswith("c ") and ln.endswith("-agent") for ln in _labelled()),
+        wait_for(  # this run's agent (other runs share the engine)
+            lambda: any(
+                ln.startswith("c ") and ln.endswith("-agent") and "-arith-sleeper-" in ln
+                for ln in _labelled()
+            ),
             what="the agent container",
         )
         proc.send_signal(signal.SIGINT)
