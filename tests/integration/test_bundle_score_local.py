@@ -136,7 +136,7 @@ def test_agent_cmd_timeout_kills_its_children_and_env_is_allow_listed(tmp_path):
     )
     assert res.returncode == 0, res.stderr  # a timeout is the agent's outcome, not an error
     assert time.monotonic() - start < 60
-    assert "arith/1 x local: timeout reward=0.0 [the command timed out after 2 s]" in res.stdout
+    assert "arith/1 x local: timeout reward=0.0 [the agent timed out after 2 s]" in res.stdout
     run_dir = _run_dir(res.stdout)
     run = read_record(run_dir / "run.json", RunRecord)
     assert run.exit_codes["agent"] == 137 and run.gateway.kind == "replay"
