@@ -1,56 +1,51 @@
-"""Regression gate: compare a run with a baseline run, check limits, write RUN/gate.json.
+"""Regression gate: a job against limits and a baseline job, paired per task -> gate.json.
 
     thresholds = Thresholds(min_pass_rate=0.8, max_pass_rate_drop=0.05, max_token_increase=10)
-    verdict = evaluate(Path("runs/new"), Path("runs/base"), thresholds)
-    path = write_gate(Path("runs/new"), verdict)
+    record = evaluate(load_job(Path("runs/new")), load_job(Path("runs/base")), thresholds)
+    path = write_gate(Path("runs/new"), record)             # a GateRecord
 
 Units (the same on the command line and in gate.json):
 
-- min_pass_rate: a fraction, 0.8 = 80 % (the run's own pass rate over every task it lists).
-- max_pass_rate_drop: fraction points, 0.05 = five points lower than the baseline's.
+- min_pass_rate: a fraction, 0.8 = 80 % (the job's own pass rate over its scored attempts).
+- max_pass_rate_drop: fraction points, 0.05 = five points below the baseline's.
+- min_score / max_score_drop: the mean of the gated metric (`--metric NAME`; default the
+  primary reward) over scored attempts, and its paired drop against the baseline.
 - max_token_increase, max_runtime_increase: percent, 10 = 10 % more than the baseline.
-On the command line each also takes a "%" suffix: --min-pass-rate 80%, --max-pass-rate-drop 5%.
+On the command line fractions also take a "%" suffix: --min-pass-rate 80%.
 
-Comparisons are PAIRED: only tasks both runs list count. The pass-rate drop is taken over
-those (a missing result counts as not passed, as in the pass rate); tokens and runtime over
-those with a result on both sides, summed (total run / total baseline - 1). Tasks that only
-one side lists, or that one side has no result for, are listed in "paired", never averaged in.
-
-A baseline for another benchmark is bad input (UsageError). A different data revision or
-task set is flagged in "provenance" and printed, and the checks still run.
+Comparisons with the baseline are PAIRED: a task counts when both jobs scored it (each
+side's per-task pass rate / metric mean over its scored attempts); tokens and runtime are
+summed over the tasks both jobs have a result for. Tasks only one side has are listed in the
+warnings, never averaged in. A baseline of another benchmark is bad input; a different
+task set or a dirty git tree is a warning and the checks still run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bakectl.errors import BakectlError, UsageError
-from bakectl.results.report import MISSING, summarize
-from bakectl.results.rundir import write_json
-
-GATE_KIND = "bakectl-gate"
-GATE_VERSION = 1
+from bakectl.results.records import GateCheck, GateRecord, TaskSummary, write_record
+from bakectl.results.report import Job, metric_names, summarize
 
 
 @dataclass(frozen=True)
 class Thresholds:
     min_pass_rate: float | None = None  # fraction
     max_pass_rate_drop: float | None = None  # fraction points
+    min_score: float | None = None  # the gated metric's mean
+    max_score_drop: float | None = None  # its paired drop
     max_token_increase: float | None = None  # percent
     max_runtime_increase: float | None = None  # percent
 
     def any(self) -> bool:
-        return any(
-            v is not None
-            for v in (
-                self.min_pass_rate,
-                self.max_pass_rate_drop,
-                self.max_token_increase,
-                self.max_runtime_increase,
-            )
-        )
+        return any(v is not None for v in vars(self).values())
+
+    def needs_baseline(self) -> list[str]:
+        names = ("max_pass_rate_drop", "max_score_drop", "max_token_increase")
+        names += ("max_runtime_increase",)
+        return [n for n in names if getattr(self, n) is not None]
 
 
 def _parse_number(flag: str, text: str) -> tuple[float, bool]:
@@ -92,234 +87,226 @@ def parse_percent(flag: str, text: str | None) -> float | None:
     return value
 
 
-def _check(name: str, value: float | None, threshold: float, ok: bool, unit: str, detail: str):
-    return {
-        "name": name,
-        "value": None if value is None else round(value, 6),
-        "threshold": threshold,
-        "passed": ok,
-        "unit": unit,
-        "detail": detail,
-    }
+def parse_score(flag: str, text: str | None) -> float | None:
+    return None if text is None else _parse_number(flag, text)[0]
+
+
+# -- per-task values --------------------------------------------------------------------------
+
+
+def _task_rate(t: TaskSummary) -> float | None:
+    """The task's pass rate over its scored attempts (pass@1), None when none was scored."""
+    return t.pass_at_k.get("1")
+
+
+def _task_score(t: TaskSummary, metric: str | None) -> float | None:
+    if metric is None:
+        return t.reward if t.pass_at_k else None
+    return t.rewards.get(metric)
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 6) if values else None
 
 
 def _increase(run: float, base: float) -> float | None:
     """Percent increase; None when the baseline is 0 and the run is not (no ratio)."""
     if base == 0:
         return 0.0 if run == 0 else None
-    # Compared as shown: 220 tokens against 200 is +10 %, not +10.000000000000009 %.
-    return round((run / base - 1) * 100, 6)
+    return round((run / base - 1) * 100, 6)  # 220 vs 200 is +10 %, not +10.000000000000009 %
 
 
 def _increase_check(name: str, what: str, run: float, base: float, limit: float, n: int):
     if n == 0:
-        return _check(
-            name, None, limit, False, "percent", f"no paired task has {what} on both sides"
-        )
+        return GateCheck(name=name, ok=False, limit=limit, message=f"no paired task has {what}")
     value = _increase(run, base)
     if value is None:
-        return _check(
-            name, None, limit, False, "percent", f"baseline {what} is 0, run {what} is {run:,.0f}"
+        return GateCheck(
+            name=name,
+            ok=False,
+            limit=limit,
+            message=f"baseline {what} is 0, job {what} is {run:,.0f}",
         )
-    detail = f"{what}: run {run:,.0f}, baseline {base:,.0f} over {n} paired tasks"
-    if run == 0 and base == 0:
-        detail = f"no {what} recorded on either side ({n} paired tasks)"
-    return _check(name, value, limit, value <= limit, "percent", detail)
+    msg = f"{what}: job {run:,.1f}, baseline {base:,.1f} over {n} paired tasks ({value:+.1f} %)"
+    return GateCheck(name=name, ok=value <= limit, value=value, limit=limit, message=msg)
 
 
-def evaluate(run: Path, baseline: Path, thresholds: Thresholds) -> dict:
-    """The gate verdict (what gate.json holds). UsageError for a baseline of another
-    benchmark, or when no limit is given."""
+def _drop_check(name: str, what: str, pairs: list[tuple[float, float]], limit: float):
+    if not pairs:
+        return GateCheck(name=name, ok=False, limit=limit, message=f"no task {what} in both jobs")
+    run = sum(r for r, _ in pairs) / len(pairs)
+    base = sum(b for _, b in pairs) / len(pairs)
+    drop = round(base - run, 6)
+    msg = f"paired over {len(pairs)} tasks: baseline {base:.4f}, job {run:.4f}"
+    return GateCheck(name=name, ok=drop <= limit, value=drop, limit=limit, message=msg)
+
+
+def _few(items: list[str], n: int = 10) -> str:
+    more = f" (+{len(items) - n} more)" if len(items) > n else ""
+    return ", ".join(items[:n]) + more
+
+
+def evaluate(
+    job: Job, baseline: Job | None, thresholds: Thresholds, metric: str | None = None
+) -> GateRecord:
+    """The gate's record. UsageError: no limit; a limit that needs a baseline without one;
+    a baseline of another benchmark; a metric the jobs lack."""
     if not thresholds.any():
         raise UsageError(
             "no checks: give at least one limit",
-            "e.g. --min-pass-rate 0.8, --max-pass-rate-drop 0.05, --max-token-increase 10,"
-            " --max-runtime-increase 20",
+            "e.g. --min-pass-rate 0.8, --max-pass-rate-drop 0.05, --min-score 0.5,"
+            " --max-token-increase 10, --max-runtime-increase 20",
         )
-    s_run = summarize(run, wall_time=False)
-    s_base = summarize(baseline, wall_time=False)
-    if s_run.get("benchmark") != s_base.get("benchmark"):
+    if baseline is None and thresholds.needs_baseline():
+        flag = "--" + thresholds.needs_baseline()[0].replace("_", "-")
+        raise UsageError(f"{flag} compares with a baseline", "add --baseline runs/<job_id>")
+    s_run = summarize(job)
+    s_base = summarize(baseline) if baseline is not None else None
+    if metric is not None:
+        for s, d in ((s_run, job.dir), (s_base, baseline.dir if baseline else None)):
+            if s is None:
+                continue
+            have = metric_names([s])
+            if metric not in have:
+                raise UsageError(
+                    f"--metric {metric}: job {d} has no metric {metric!r}"
+                    f" (its metrics: {', '.join(have) or 'none'})",
+                    f"e.g. --metric {have[0]}" if have else "drop --metric",
+                )
+    if s_base is not None and s_run.benchmark != s_base.benchmark:
         raise UsageError(
-            f"baseline is for benchmark {s_base.get('benchmark')}, "
-            f"run is for {s_run.get('benchmark')}",
-            "compare a run with a baseline of the same benchmark",
+            f"baseline {baseline.dir} is for benchmark {s_base.benchmark}, "
+            f"job {job.dir} is for {s_run.benchmark}",
+            "compare a job with a baseline of the same benchmark",
         )
-    rows_run = {r["task"]: r for r in s_run["tasks"]}
-    rows_base = {r["task"]: r for r in s_base["tasks"]}
-    both = [t for t in rows_run if t in rows_base]
-    only_run = [t for t in rows_run if t not in rows_base]
-    only_base = [t for t in rows_base if t not in rows_run]
-    missing_run = [t for t in both if rows_run[t]["status"] == MISSING]
-    missing_base = [t for t in both if rows_base[t]["status"] == MISSING]
-    gone = set(missing_run) | set(missing_base)
-    with_results = [t for t in both if t not in gone]
-    timed = [
-        t
-        for t in with_results
-        if rows_run[t]["duration_sec"] is not None and rows_base[t]["duration_sec"] is not None
-    ]
-
-    def rate(rows: dict[str, dict]) -> float | None:
-        return round(sum(rows[t]["passed"] for t in both) / len(both), 6) if both else None
-
-    def tokens(rows: dict[str, dict]) -> int:
-        return sum(rows[t]["tokens_in"] + rows[t]["tokens_out"] for t in with_results)
-
-    def runtime(rows: dict[str, dict]) -> float:
-        return round(sum(rows[t]["duration_sec"] for t in timed), 3)
-
-    paired_metrics = {
-        "run": {
-            "pass_rate": rate(rows_run),
-            "tokens": tokens(rows_run),
-            "runtime_sec": runtime(rows_run),
-        },
-        "baseline": {
-            "pass_rate": rate(rows_base),
-            "tokens": tokens(rows_base),
-            "runtime_sec": runtime(rows_base),
-        },
-    }
-
-    checks: list[dict] = []
     t = thresholds
+    checks: list[GateCheck] = []
+    warnings: list[str] = []
+    what = metric or "reward"
     if t.min_pass_rate is not None:
-        pr = s_run["pass_rate"]
+        pr = s_run.pass_rate
         checks.append(
-            _check(
-                "pass_rate",
-                pr,
-                t.min_pass_rate,
-                pr is not None and pr >= t.min_pass_rate,
-                "fraction",
-                f"{s_run['passed']} of {s_run['coverage']['tasks']} tasks passed",
+            GateCheck(
+                name="pass_rate",
+                ok=pr is not None and pr >= t.min_pass_rate,
+                value=pr,
+                limit=t.min_pass_rate,
+                message=f"{s_run.counts.get('passed', 0)} of {s_run.scored} scored attempts passed",
             )
         )
-    if t.max_pass_rate_drop is not None:
-        r_run, r_base = paired_metrics["run"]["pass_rate"], paired_metrics["baseline"]["pass_rate"]
-        if r_run is None or r_base is None:
+    if t.min_score is not None:
+        score = s_run.reward if metric is None else s_run.metrics.get(metric)
+        checks.append(
+            GateCheck(
+                name=f"score:{what}",
+                ok=score is not None and score >= t.min_score,
+                value=score,
+                limit=t.min_score,
+                message=f"mean {what} over {s_run.scored} scored attempts",
+            )
+        )
+    if s_base is not None:
+        rows_run = {r.task: r for r in s_run.tasks}
+        rows_base = {r.task: r for r in s_base.tasks}
+        both = [x for x in rows_run if x in rows_base]
+        only_run = [x for x in rows_run if x not in rows_base]
+        only_base = [x for x in rows_base if x not in rows_run]
+        if only_run or only_base:
+            warnings.append(
+                f"task set differs: {len(both)} in both; only in job: {_few(only_run) or '-'};"
+                f" only in baseline: {_few(only_base) or '-'}"
+            )
+        for name, s in (("job", s_run), ("baseline", s_base)):
+            if s.provenance.get("git_dirty"):
+                warnings.append(
+                    f"{name} was made from a dirty git tree ({s.provenance.get('git_commit')})"
+                )
+        if t.max_pass_rate_drop is not None:
+            pairs = [
+                (a, b)
+                for x in both
+                if (a := _task_rate(rows_run[x])) is not None
+                and (b := _task_rate(rows_base[x])) is not None
+            ]
+            checks.append(_drop_check("pass_rate_drop", "scored", pairs, t.max_pass_rate_drop))
+        if t.max_score_drop is not None:
+            pairs = [
+                (a, b)
+                for x in both
+                if (a := _task_score(rows_run[x], metric)) is not None
+                and (b := _task_score(rows_base[x], metric)) is not None
+            ]
             checks.append(
-                _check(
-                    "pass_rate_drop",
-                    None,
-                    t.max_pass_rate_drop,
-                    False,
-                    "fraction",
-                    "no task in both runs",
+                _drop_check(f"score_drop:{what}", f"with {what}", pairs, t.max_score_drop)
+            )
+        have = [x for x in both if rows_run[x].status and rows_base[x].status]
+        unpaired = len(both) - len(have)
+        if unpaired:
+            warnings.append(
+                f"{unpaired} paired tasks lack a result on one side (left out of tokens, runtime)"
+            )
+        if t.max_token_increase is not None:
+            run = sum(rows_run[x].tokens.input + rows_run[x].tokens.output for x in have)
+            base = sum(rows_base[x].tokens.input + rows_base[x].tokens.output for x in have)
+            checks.append(
+                _increase_check(
+                    "token_increase", "tokens", run, base, t.max_token_increase, len(have)
                 )
             )
-        else:
-            drop = round(r_base - r_run, 6)
+        if t.max_runtime_increase is not None:
+            run = sum(rows_run[x].seconds for x in have)
+            base = sum(rows_base[x].seconds for x in have)
             checks.append(
-                _check(
-                    "pass_rate_drop",
-                    drop,
-                    t.max_pass_rate_drop,
-                    drop <= t.max_pass_rate_drop,
-                    "fraction",
-                    f"paired over {len(both)} tasks: baseline {r_base:.4f}, run {r_run:.4f}",
+                _increase_check(
+                    "runtime_increase", "seconds", run, base, t.max_runtime_increase, len(have)
                 )
             )
-    if t.max_token_increase is not None:
-        checks.append(
-            _increase_check(
-                "token_increase",
-                "tokens",
-                paired_metrics["run"]["tokens"],
-                paired_metrics["baseline"]["tokens"],
-                t.max_token_increase,
-                len(with_results),
-            )
-        )
-    if t.max_runtime_increase is not None:
-        checks.append(
-            _increase_check(
-                "runtime_increase",
-                "seconds",
-                paired_metrics["run"]["runtime_sec"],
-                paired_metrics["baseline"]["runtime_sec"],
-                t.max_runtime_increase,
-                len(timed),
-            )
-        )
-
-    prov_run, prov_base = s_run.get("provenance") or {}, s_base.get("provenance") or {}
-    same_rev = prov_run.get("data_revision") == prov_base.get("data_revision")
-    same_set = not only_run and not only_base
-    flagged: list[str] = []
-    if not same_rev:
-        flagged.append(
-            f"data revision differs: run {prov_run.get('data_revision')}, "
-            f"baseline {prov_base.get('data_revision')}"
-        )
-    if not same_set:
-        flagged.append(
-            f"task set differs: {len(only_run)} only in run, {len(only_base)} only in baseline,"
-            f" {len(both)} in both"
-        )
-    for name, prov in (("run", prov_run), ("baseline", prov_base)):
-        if prov.get("git_dirty") is True:
-            flagged.append(f"{name} was made from a dirty git tree ({prov.get('git_commit')})")
-    if missing_run or missing_base:
-        flagged.append(
-            f"results missing for paired tasks: {len(missing_run)} in run, "
-            f"{len(missing_base)} in baseline (left out of the token and runtime checks)"
-        )
-
-    return {
-        "kind": GATE_KIND,
-        "version": GATE_VERSION,
-        "run": str(run),
-        "baseline": str(baseline),
-        "benchmark": s_run.get("benchmark"),
-        "run_batch_id": s_run.get("batch_id"),
-        "baseline_batch_id": s_base.get("batch_id"),
-        "checks": checks,
-        "paired": {
-            "tasks_both": len(both),
-            "only_in_run": only_run,
-            "only_in_baseline": only_base,
-            "missing_in_run": missing_run,
-            "missing_in_baseline": missing_base,
-            "metrics": paired_metrics,
-        },
-        "provenance": {
-            "same_benchmark": True,
-            "same_data_revision": same_rev,
-            "same_task_set": same_set,
-            "flagged": flagged,
-        },
-        "passed": all(c["passed"] for c in checks),
-    }
+    return GateRecord(
+        job=str(job.dir),
+        baseline=str(baseline.dir) if baseline is not None else None,
+        metric=what,
+        passed=all(c.ok for c in checks),
+        checks=checks,
+        warnings=warnings,
+    )
 
 
-def write_gate(run: Path, verdict: dict) -> Path:
-    """<run>/gate.json, atomically."""
-    path = Path(run) / "gate.json"
+def write_gate(job_dir: Path, record: GateRecord) -> Path:
+    """<job_dir>/gate.json, atomically."""
+    path = Path(job_dir) / "gate.json"
     try:
-        write_json(path, verdict)
+        write_record(path, record)
     except OSError as exc:
         raise BakectlError(
-            f"could not write {path}: {exc}", "is the run directory writable?"
+            f"could not write {path}: {exc.strerror}", "is the job directory writable?"
         ) from None
     return path
 
 
-def _fmt_value(c: dict[str, Any]) -> tuple[str, str]:
-    v, th = c["value"], c["threshold"]
-    if c["unit"] == "percent":
-        return ("-" if v is None else f"{v:+.1f}%"), f"max {th:+g}%"
-    if c["name"] == "pass_rate":
-        return ("-" if v is None else f"{v:.4f}"), f"min {th:g}"
-    return ("-" if v is None else f"{v:.4f}"), f"max {th:g}"
+def _limit_text(c: GateCheck) -> str:
+    if c.limit is None:
+        return ""
+    if c.name.endswith("_increase"):
+        return f"max {c.limit:+g}%"
+    return (
+        f"min {c.limit:g}"
+        if c.name in ("pass_rate",) or c.name.startswith("score:")
+        else (f"max {c.limit:g}")
+    )
 
 
-def check_lines(verdict: dict) -> list[str]:
-    """One line per check: PASS|FAIL name value threshold (detail)."""
-    rows = []
-    for c in verdict["checks"]:
-        value, threshold = _fmt_value(c)
-        rows.append(("PASS" if c["passed"] else "FAIL", c["name"], value, threshold, c["detail"]))
+def _value_text(c: GateCheck) -> str:
+    if c.value is None:
+        return "-"
+    return f"{c.value:+.1f}%" if c.name.endswith("_increase") else f"{c.value:.4f}"
+
+
+def check_lines(record: GateRecord) -> list[str]:
+    """One line per check: PASS|FAIL name value limit (message)."""
+    rows = [
+        ("PASS" if c.ok else "FAIL", c.name, _value_text(c), _limit_text(c), c.message)
+        for c in record.checks
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)] if rows else []
     return [
         "  ".join(x.ljust(w) for x, w in zip(r[:4], widths, strict=True)) + f"  ({r[4]})"

@@ -66,7 +66,11 @@ FaultKind = Literal[
 ]
 
 # Faults worth another try under --retries: the same inputs may well succeed.
-TRANSIENT_KINDS: frozenset[str] = frozenset({"engine", "network", "upstream_unreachable"})
+# A gateway that died (OOM, docker) or was slow to become healthy on a loaded host is the
+# run's conditions, not the task's: it is retried too.
+TRANSIENT_KINDS: frozenset[str] = frozenset(
+    {"engine", "network", "upstream_unreachable", "gateway_died", "gateway_start"}
+)
 
 MAX_MESSAGE = 2000  # characters of a message kept in a record or printed
 
@@ -118,8 +122,9 @@ class Owner(_Model):
 
 
 class ModelSource(_Model):
-    kind: Literal["none", "replay", "replay_dir", "record", "passthrough"] = "none"
-    location: str | None = None  # fixture dir (replay, record) or folder of them (replay_dir)
+    kind: Literal["none", "replay", "replay_dir", "record", "record_dir", "passthrough"] = "none"
+    # fixture dir (replay, record), or a folder of per-task ones (replay_dir, record_dir)
+    location: str | None = None
     upstream: str | None = None  # record / passthrough
 
 
@@ -332,6 +337,14 @@ def read_record(path: Path, model: type[RecordT]) -> RecordT:
 
 
 def parse_record(raw: bytes | str, model: type[RecordT], where: str) -> RecordT:
+    # The common case in one step (pydantic parses the JSON itself: a report reads 10,000
+    # of these); whatever it refuses goes the careful way below, which names the problem.
+    try:
+        record = model.model_validate_json(raw)
+        if record.schema_version == SCHEMA_VERSION:
+            return record
+    except ValidationError:
+        pass
     try:
         data = json.loads(raw)
     except ValueError as exc:
