@@ -36,8 +36,11 @@ from bakectl.results.report import (
 
 MAX_EXCHANGES = 40  # per attempt
 MAX_TEXT = 1500  # characters of one message or response shown
+MAX_EXCHANGE_TEXT = 24_000  # characters of one attempt's exchanges (then: "N more")
 MAX_LOG = 6000  # characters of a log's tail
-DETAIL_BUDGET = 24 << 20  # characters of details embedded in one page
+DETAIL_BUDGET = 8 << 20  # characters of details embedded in one page
+# Whose details are embedded first when the page's budget runs out: the tasks to look at.
+DETAIL_ORDER = {"error": 0, "invalid": 1, "timeout": 2, "failed": 3}
 LOGS = ("agent/container.log", "verifier/container.log", "gateway/gateway.log")
 
 
@@ -120,7 +123,7 @@ def exchanges(trace: Path) -> tuple[list[dict], int]:
     """(the first MAX_EXCHANGES exchanges of a trace.jsonl, how many it holds). Each shows
     the messages new since the previous request (agents resend the whole conversation)."""
     shown: list[dict] = []
-    total = seen = 0
+    total = seen = size = 0
     try:
         fh = open(trace, encoding="utf-8", errors="replace")
     except OSError:
@@ -136,7 +139,7 @@ def exchanges(trace: Path) -> tuple[list[dict], int]:
             if not isinstance(ex, dict) or "request" not in ex:
                 continue  # the fixture's header line
             total += 1
-            if len(shown) >= MAX_EXCHANGES:
+            if len(shown) >= MAX_EXCHANGES or size >= MAX_EXCHANGE_TEXT:
                 continue
             req = ex.get("request") if isinstance(ex.get("request"), dict) else {}
             msgs = _request_messages(req)
@@ -152,12 +155,13 @@ def exchanges(trace: Path) -> tuple[list[dict], int]:
                     "response": _response_messages(ex.get("response")),
                 }
             )
+            size += sum(len(m["text"]) for m in shown[-1]["request"] + shown[-1]["response"])
     return shown, total
 
 
 def attempt_detail(a: Attempt) -> dict[str, Any]:
     r = a.result
-    out: dict[str, Any] = {"k": a.k, "dir": str(a.dir), "rescored": a.rescored}
+    out: dict[str, Any] = {"k": a.k, "dir": a.dir, "rescored": a.rescored}
     if r is not None:
         out["result"] = r.model_dump(
             mode="json",
@@ -177,9 +181,9 @@ def attempt_detail(a: Attempt) -> dict[str, Any]:
                 "rescored_at",
             },
         )
-    shown, total = exchanges(a.dir / "trace.jsonl")
+    shown, total = exchanges(Path(a.dir, "trace.jsonl"))
     out["exchanges"], out["n_exchanges"] = shown, total
-    out["logs"] = {name: t for name in LOGS if (t := _tail(a.dir / name)) is not None}
+    out["logs"] = {name: t for name in LOGS if (t := _tail(Path(a.dir, name))) is not None}
     return out
 
 
@@ -256,20 +260,30 @@ def render_page(jobs: list[Job], *, detail_url: str | None = None, title: str | 
         f'<script type="application/json" id=bakectl-data>{_json_in_html(data)}</script>',
     ]
     if detail_url is None:
-        budget = DETAIL_BUDGET
-        for ji, job in enumerate(jobs):
-            for ti, (task, cells) in enumerate(rows):
-                if cells[ji] is None:
-                    continue
-                if budget <= 0:
-                    detail: dict[str, Any] = {"task": task, "left_out": True}
-                else:
-                    detail = task_detail(job, task)
-                text = _json_in_html(detail)
-                budget -= len(text)
-                parts.append(f'<script type="application/json" id=d-{ji}-{ti}>{text}</script>')
+        parts += _embedded_details(jobs, rows)
     parts.append(f"<script>{JS}</script></body></html>\n")
     return "".join(parts)
+
+
+def _embedded_details(jobs: list[Job], rows: list) -> list[str]:
+    """Each task's details as its own <script type="application/json" id=d-<job>-<row>>,
+    the tasks to look at first (errors, then failures); past DETAIL_BUDGET, a stub."""
+    todo = [
+        (DETAIL_ORDER.get(cells[ji].status or MISSING, 9), ji, ti, task)
+        for ji in range(len(jobs))
+        for ti, (task, cells) in enumerate(rows)
+        if cells[ji] is not None
+    ]
+    todo.sort()
+    budget, out = DETAIL_BUDGET, []
+    for _, ji, ti, task in todo:
+        if budget > 0:
+            text = _json_in_html(task_detail(jobs[ji], task))
+            budget -= len(text)
+        else:
+            text = _json_in_html({"task": task, "left_out": True})
+        out.append(f'<script type="application/json" id=d-{ji}-{ti}>{text}</script>')
+    return out
 
 
 def _esc(text: str) -> str:

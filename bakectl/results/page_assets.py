@@ -45,7 +45,8 @@ JS = r"""
   var D = JSON.parse(document.getElementById("bakectl-data").textContent);
   var J = D.jobs, multi = J.length > 1;
   var S = 0, R = 1, RW = 2, SEC = 3, TIN = 4, TOUT = 5, FK = 6, FM = 7, ATT = 8, RES = 9, PK = 10;
-  var state = { col: null, dir: 1, status: "", text: "" };
+  var PAGE = 500;  // rows drawn at once; "show more" draws the next ones
+  var state = { col: null, dir: 1, status: "", text: "", limit: PAGE };
   var cache = {};
 
   function esc(s) {
@@ -161,10 +162,12 @@ JS = r"""
     }
     return idx;
   }
-  function renderRows() {
+  function renderRows(keepLimit) {
+    if (!keepLimit) state.limit = PAGE;
     var idx = order();
-    var html = new Array(idx.length);
-    for (var n = 0; n < idx.length; n++) {
+    var upto = Math.min(idx.length, state.limit);
+    var html = new Array(upto);
+    for (var n = 0; n < upto; n++) {
       var i = idx[n], r = rows[i], cells = "";
       for (var c = 0; c < cols.length; c++) {
         cells += (cols[c].num ? "<td class=num>" : "<td>") + cols[c].html(r, i) + "</td>";
@@ -172,7 +175,11 @@ JS = r"""
       html[n] = '<tr data-i="' + i + '">' + cells + "</tr>";
     }
     tbody.innerHTML = html.join("");
-    shown.textContent = "showing " + idx.length.toLocaleString("en-US") + " of " + rows.length.toLocaleString("en-US") + " tasks";
+    var fmt = function (v) { return v.toLocaleString("en-US"); };
+    shown.textContent = (idx.length === rows.length ? fmt(rows.length) + " tasks" :
+      fmt(idx.length) + " of " + fmt(rows.length) + " tasks match") +
+      (upto < idx.length ? ", first " + fmt(upto) + " shown" : "");
+    more.hidden = all.hidden = upto >= idx.length;
   }
 
   // -- a task's details ---------------------------------------------------------------------
@@ -289,6 +296,11 @@ JS = r"""
   });
   thead.appendChild(hr); table.appendChild(thead);
   tbody = el("tbody"); table.appendChild(tbody); main.appendChild(table);
+  var more = el("button", null, "show " + PAGE + " more"); more.id = "show-more";
+  var all = el("button", null, "show all"); all.id = "show-all";
+  var foot = el("div", "controls"); foot.appendChild(more); foot.appendChild(all); main.appendChild(foot);
+  more.addEventListener("click", function () { state.limit += PAGE; renderRows(true); });
+  all.addEventListener("click", function () { state.limit = rows.length; renderRows(true); });
 
   hr.addEventListener("click", function (e) {
     var th = e.target.closest("th"); if (!th) return;

@@ -46,7 +46,6 @@ from bakectl.results.records import (
     read_record,
     write_record,
 )
-from bakectl.results.rundir import attempt_dirs
 
 SCORED = frozenset({"passed", "failed", "timeout"})
 ERRORED = frozenset({"error", "invalid"})
@@ -112,7 +111,7 @@ def expand(paths: list[Path]) -> list[Path]:
 @dataclass
 class Attempt:
     k: int
-    dir: Path
+    dir: str  # the attempt-<k>/ directory
     result: ResultRecord | None  # None: no result yet
     result_path: Path | None = None
     rescored: bool = False
@@ -131,20 +130,35 @@ def _rescore_key(name: str) -> tuple[str, int]:
     return stamp, int(n) if n.isdigit() else 1
 
 
-def newest_result(attempt_dir: Path) -> tuple[Path | None, bool]:
+def newest_result(attempt_dir: Path | str) -> tuple[Path | None, bool]:
     """(the result.json that counts, whether it is a re-score's)."""
+    d = os.fspath(attempt_dir)
     try:
-        names = os.listdir(attempt_dir)
+        names = os.listdir(d)
     except OSError:
         return None, False
-    rescores = sorted((n for n in names if n.startswith(RESCORE_PREFIX)), key=_rescore_key)
-    for name in reversed(rescores):
-        path = attempt_dir / name / "result.json"
-        if path.is_file():
-            return path, True
+    rescores = [n for n in names if n.startswith(RESCORE_PREFIX)]
+    for name in sorted(rescores, key=_rescore_key, reverse=True):
+        path = os.path.join(d, name, "result.json")
+        if os.path.isfile(path):
+            return Path(path), True
     if "result.json" in names:
-        return attempt_dir / "result.json", False
+        return Path(d, "result.json"), False
     return None, False
+
+
+def _attempt_dirs(task_dir: str) -> list[tuple[int, str]]:
+    """(k, path) of attempt-<k>/, in numeric order. Names alone (no stat per entry): the
+    runner makes nothing else named attempt-<k>, and a report lists 10,000 of these."""
+    try:
+        names = os.listdir(task_dir)
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        if name.startswith("attempt-") and name[8:].isdigit():
+            found.append((int(name[8:]), os.path.join(task_dir, name)))
+    return sorted(found)
 
 
 def load_job(job_dir: Path) -> Job:
@@ -153,13 +167,13 @@ def load_job(job_dir: Path) -> Job:
         raise not_a_job(job_dir)
     record = read_record(job_dir / JOB_FILE, JobRecord)
     job = Job(job_dir, record)
-    tasks_dir = job_dir / "tasks"
+    tasks_dir = os.path.join(job_dir, "tasks")
     for task in dict.fromkeys(record.task_ids):
         found = []
-        for k, d in attempt_dirs(tasks_dir / task):
-            path, rescored = newest_result(Path(d))
+        for k, d in _attempt_dirs(os.path.join(tasks_dir, task)):
+            path, rescored = newest_result(d)
             result = read_record(path, ResultRecord) if path is not None else None
-            found.append(Attempt(k, Path(d), result, path, rescored))
+            found.append(Attempt(k, d, result, path, rescored))
         job.attempts[task] = found
     return job
 
@@ -175,6 +189,10 @@ def _seconds(r: ResultRecord) -> float:
     if "total" in r.timings:
         return r.timings["total"]
     return sum(r.timings.values())
+
+
+def _tokens() -> Tokens:
+    return Tokens.model_construct(input=0, output=0, cached=0, requests=0)
 
 
 def _add(total: Tokens, t: Tokens) -> None:
@@ -194,14 +212,15 @@ def summarize_task(task: str, attempts: list[Attempt], k: int) -> TaskSummary:
     n, c = len(scored), sum(r.status == "passed" for r in scored)
     at_k = {str(j): round(pass_at_k(n, c, j), 6) for j in dict.fromkeys((1, k)) if 0 < j <= n}
     metrics: dict[str, list[float]] = {}
-    tokens = Tokens()
+    tokens = _tokens()
     for r in results:
         _add(tokens, r.tokens)
     for r in scored:
         for name, v in r.rewards.items():
             metrics.setdefault(name, []).append(v)
     newest = results[-1] if results else None
-    return TaskSummary(
+    # Built from validated records: construct, not validate again (10,000 of them).
+    return TaskSummary.model_construct(
         task=task,
         attempts=len(attempts),
         status=newest.status if newest else None,
@@ -221,7 +240,7 @@ def summarize(job: Job) -> SummaryRecord:
     k = max(rec.attempts, 1)
     counts: dict[str, int] = {}
     faults: dict[str, int] = {}
-    tokens = Tokens()
+    tokens = _tokens()
     rewards: list[float] = []
     metrics: dict[str, list[float]] = {}
     seconds = 0.0
