@@ -53,6 +53,13 @@ from bakectl.catalog.models import AgentSpec, BenchmarkSpec, TaskSpec
 from bakectl.errors import UsageError
 from bakectl.gitinfo import git, source_epoch
 from bakectl.render.renderer import ImageTarget, Renderer
+from bakectl.results.records import (
+    JobRecord,
+    ResultRecord,
+    RunRecord,
+    TaskSource,
+    read_record,
+)
 from bakectl.results.rundir import write_atomic
 from bakectl.runner.fixtures import find_fixture
 from bakectl.runner.gateway_ctl import GatewayConfig
@@ -248,80 +255,77 @@ class BundleSource:
     warnings: list[str] = field(default_factory=list)
 
 
-def _run_fixture(run: dict[str, Any], where: Path) -> tuple[Path | None, str]:
-    gw = run.get("gateway") or {}
-    if not gw:
+def _run_fixture(run: RunRecord, where: Path) -> tuple[Path | None, str]:
+    gw = run.gateway
+    if gw is None or gw.kind == "none":
         return None, ""
-    fixture = gw.get("fixture")
-    if gw.get("mode") not in ("replay", "record") or not fixture:
-        return None, f"{where}: the gateway passed through ({gw.get('mode')}); nothing to replay"
-    path = Path(fixture)
+    if gw.kind not in ("replay", "record") or not gw.location:
+        return None, f"{where}: the gateway passed through ({gw.kind}); nothing to replay"
+    path = Path(gw.location)
     if not path.exists():
         return None, f"{where}: its fixture {path} is gone; the bundle has none for it"
     return path, ""
 
 
-def source_for_runs(path: Path) -> BundleSource:
-    """A task run directory or a batch directory (each task's last attempt)."""
-    from bakectl.results.score import task_runs
+def job_attempts(job_dir: Path) -> tuple[JobRecord, list[Path]]:
+    """A job's record and each task's last attempt directory (the ones that exist)."""
+    from bakectl.results.rundir import attempt_dirs
+    from bakectl.runner.job import read_job, task_dir
 
+    job = read_job(job_dir)
+    found = []
+    for t in job.task_ids:
+        dirs = attempt_dirs(task_dir(job_dir, t))
+        if dirs:
+            found.append(Path(dirs[-1][1]))
+    if not found:
+        raise UsageError(f"job {job_dir} holds no attempt yet", "wait for the job to run")
+    return job, found
+
+
+def source_for_runs(path: Path) -> BundleSource:
+    """A job directory (each task's last attempt)."""
     path = Path(path).resolve()
-    batch = path / "batch.json"
-    run_dirs = task_runs(path)
-    runs = [(d, _read_json(d / "run.json", "run file")) for d in run_dirs]
-    pairs = {(str(r.get("benchmark")), str(r.get("agent"))) for _, r in runs}
-    if len(pairs) != 1:
-        raise UsageError(
-            f"{path} mixes benchmarks or agents: {sorted(pairs)}",
-            "bundle one benchmark x agent at a time",
-        )
-    bench, agent = pairs.pop()
-    if agent == "local":
+    job, run_dirs = job_attempts(path)
+    if job.agent_cmd or job.agent == "local":
         raise UsageError(
             f"{path} is a local --agent-cmd run: there is no agent image to bundle",
             "bundle the benchmark before a run: bakectl bundle BENCH --agent A -o DIR",
         )
     src = BundleSource(
-        kind="batch" if batch.is_file() else "run",
-        benchmark=bench,
-        agent=agent,
+        kind="job",
+        benchmark=job.source.benchmark,
+        agent=job.agent,
         tasks=[],
         created_at="",
+        registry=job.registry,
     )
-    started = []
-    for d, run in runs:
-        task = str(run.get("task"))
+    for d in run_dirs:
+        run = read_record(d / "run.json", RunRecord)
+        task = run.task
         src.tasks.append(task)
-        if run.get("started_at"):
-            started.append(str(run["started_at"]))
         for key in ("eval", "gateway"):
-            img = (run.get("images") or {}).get(key) or {}
-            if img.get("ref") and img.get("id"):
-                src.image_ids[img["ref"]] = img["id"]
-        ev = ((run.get("images") or {}).get("eval") or {}).get("ref")
-        if ev:
-            src.eval_refs[task] = ev
+            img = run.images.get(key)
+            if img is not None and img.ref and img.id:
+                src.image_ids[img.ref] = img.id
+        ev = run.images.get("eval")
+        if ev is not None and ev.ref:
+            src.eval_refs[task] = ev.ref
         fx, why = _run_fixture(run, d)
         if fx is not None:
             src.fixtures[task] = fx
         elif why:
             src.warnings.append(why)
-        result = {}
+        result = None
         if (d / "result.json").is_file():
-            result = _read_json(d / "result.json", "result file")
+            result = read_record(d / "result.json", ResultRecord)
         src.results[task] = {
-            "status": result.get("status", run.get("status")),
-            "reward": result.get("reward"),
-            "model": run.get("model"),
+            "status": result.status if result else None,
+            "reward": result.reward if result else None,
+            "model": result.model if result else job.model,
         }
-    if src.kind == "batch":
-        doc = _read_json(batch, "batch file")
-        stamp = doc.get("started_at") or doc.get("created_at") or (min(started) if started else "")
-        src.info = {"kind": "batch", "batch_id": doc.get("batch_id") or path.name}
-    else:
-        stamp = started[0] if started else ""
-        src.info = {"kind": "run", "run_id": runs[0][1].get("run_id") or path.name}
-    src.created_at = _iso(_epoch(str(stamp))) if stamp else _iso(0)
+    src.info = {"kind": "job", "job_id": job.job_id}
+    src.created_at = _iso(_epoch(job.created_at))
     src.tasks = sorted(set(src.tasks), key=src.tasks.index)
     return src
 
@@ -843,17 +847,47 @@ def run_bundle(
     registry: str | None = None,
     on_result=None,
 ) -> list[TaskResult]:
-    """Rebuild the images from the bundle alone and run its tasks (all, or `task_ids`),
-    replaying the bundle's fixtures unless options.gateway says otherwise."""
+    """Rebuild the images from the bundle alone and run its tasks (all, or `task_ids`) as
+    one job in <out>/<job_id>/, replaying the bundle's fixtures unless options.gateway
+    says otherwise."""
+    from bakectl.runner import job as jobs
+    from bakectl.runner.batch import write_job_summary
+    from bakectl.runner.outcome import model_source, this_owner
     from bakectl.runner.task_run import execute
 
     ids = bundle.task_ids if not task_ids or task_ids == ["all"] else task_ids
     problems = bundle.problems()
-    specs = [
-        bundle_spec(bundle, t, replace(options), registry=registry, problems=problems) for t in ids
-    ]
-    if len(specs) > 1 and options.run_id:
-        raise UsageError("one run id for several tasks", "drop the run id, or pass --task-id")
+    bench, agent = bundle.benchmark(), bundle.agent()
+    record = jobs.job_record(
+        job_id=jobs.new_job_id(bench.name, agent.name),
+        source=TaskSource(kind="bundle", location=str(bundle.root), benchmark=bench.name),
+        task_ids=list(ids),
+        agent=agent.name,
+        agent_version=agent.spec.version,
+        model=options.model,
+        agent_timeout_sec=options.timeout_sec,
+        registry=registry,
+        no_build=not options.build,
+        owner=this_owner(),
+    )
+    job_dir = Path(options.out_dir).resolve() / record.job_id
+    specs = []
+    for t in ids:
+        opts = replace(
+            options,
+            run_id=jobs.run_id(record.job_id, t, 1),
+            run_dir=jobs.attempt_dir(job_dir, t, 1),
+            job_id=record.job_id,
+        )
+        specs.append(bundle_spec(bundle, t, opts, registry=registry, problems=problems))
+    sources = {s.options.gateway.mode if s.options.gateway else "none" for s in specs}
+    if len(sources) == 1 and specs and specs[0].options.gateway is not None:
+        one = specs[0].options.gateway
+        src = model_source(one)
+        if src is not None and len(specs) > 1 and src.kind == "replay":
+            src = src.model_copy(update={"location": str(bundle.root / "fixtures")})
+            src = src.model_copy(update={"kind": "replay_dir"})
+        record = record.model_copy(update={"model_source": src})
     targets: list[ImageTarget] = []
     for s in specs:
         for t in s.targets:
@@ -863,9 +897,17 @@ def run_bundle(
         bundle, targets, registry=registry, build=options.build, dry_run=options.dry_run
     )
     results = []
-    for s in specs:
-        res = execute(s)
-        results.append(res)
-        if on_result is not None:
-            on_result(res, bundle)
+    if not options.dry_run:
+        jobs.open_job(job_dir.parent, record)
+        for s in specs:
+            s.dir.root.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        for s in specs:
+            res = execute(s)
+            results.append(res)
+            if on_result is not None:
+                on_result(res, bundle)
+    finally:
+        if not options.dry_run:
+            write_job_summary(job_dir)
     return results

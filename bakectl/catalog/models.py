@@ -26,6 +26,7 @@ class AgentSpec(_Strict):
     version: str = "0"
     description: str = ""
     needs_solution: bool = False
+    needs_model: bool = False  # a model agent: a run without a model source is refused
     # Environment variable names passed from the run into the agent (allow-list).
     env: list[str] = []
 

@@ -1,4 +1,4 @@
-"""bakectl bundle | score, and the --bundle / --agent-cmd forms of bakectl run."""
+"""bakectl bundle | score (the --bundle form of bakectl run lives in cli/run.py)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,6 @@ from typing import Annotated
 import typer
 
 from bakectl.cli.common import Registry, setup
-from bakectl.cli.run import RunFlags, finish_single
-
-
-def _task_list(raw: str | None) -> list[str] | None:
-    if raw is None:
-        return None
-    ids = [t.strip() for t in raw.split(",") if t.strip()]
-    if not ids:
-        from bakectl.errors import UsageError
-
-        raise UsageError(f"--tasks {raw!r} names no task", "e.g. --tasks all or --tasks 1,2")
-    return ids
 
 
 def _command_line(argv: list[str]) -> list[str]:
@@ -47,14 +35,18 @@ def _command_line(argv: list[str]) -> list[str]:
 def bundle(
     source: Annotated[
         str,
-        typer.Argument(help="A task run dir, a batch dir, a bundle, or a benchmark id (--agent)."),
+        typer.Argument(help="A job directory, a bundle, or a benchmark id (with --agent)."),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="The bundle directory to write.")],
     agent: Annotated[
         str | None, typer.Option("--agent", "-a", help="Bundle BENCHMARK x this agent.")
     ] = None,
     tasks: Annotated[
-        str | None, typer.Option("--tasks", help="all, or task ids: 1,2 (default: all).")
+        str | None,
+        typer.Option("--tasks", help="'all', 'id,id,glob*' or '@FILE' (default: all)."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="Only the first N tasks of the selection.")
     ] = None,
     fixtures: Annotated[
         Path | None,
@@ -73,17 +65,17 @@ def bundle(
 ) -> None:
     """Write a self-contained bundle that rebuilds and reruns anywhere (run --bundle).
 
-    SOURCE: a task run or batch directory (bundled as it ran, with its fixtures), a
+    SOURCE: a job directory (bundled as it ran, with its fixtures), a
     benchmark id with --agent (before any run; --fixtures adds replay fixtures), or a
     bundle (nothing to do). The bundle holds the resolved bake definition, the rendered
     Dockerfiles, the build contexts, tasks/ (agent-visible), scorer/ (tests, solution),
     fixtures/, images.json and manifest.json. Same inputs, same bytes.
     """
     from bakectl.bundle import core as b
+    from bakectl.cli.selection import select_tasks
     from bakectl.errors import UsageError
 
     path = Path(source)
-    ids = _task_list(tasks)
     renderer = None
     if path.is_dir() and b.is_bundle(path):
         if agent or tasks or fixtures:
@@ -96,35 +88,32 @@ def bundle(
         else:
             print(f"{source} is already a bundle; nothing to do")
         return
-    if path.is_dir() and ((path / "run.json").is_file() or (path / "batch.json").is_file()):
+    if path.is_dir() and (path / "job.json").is_file():
         if agent or fixtures:
             raise UsageError(
                 "--agent and --fixtures are for bundling a benchmark before a run",
-                f"bundle the run as it ran: bakectl bundle {source} -o DIR",
+                f"bundle the job as it ran: bakectl bundle {source} -o DIR",
             )
         b.check_out(out)
         src = b.source_for_runs(path)
-        if ids and ids != ["all"]:
-            unknown = [t for t in ids if t not in src.tasks]
-            if unknown:
-                raise UsageError(
-                    f"{source} has no run of task(s) {', '.join(unknown)}",
-                    f"its tasks: {', '.join(src.tasks)}",
-                )
-            src.tasks = [t for t in src.tasks if t in ids]
+        if tasks is not None or limit is not None:
+            src.tasks = select_tasks(tasks or "all", src.tasks, limit=limit, where=f"job {source}")
     elif path.exists():
         raise UsageError(
-            f"{source} is not a run, a batch or a bundle (no run.json, batch.json, manifest.json)",
-            "give a run directory, or a benchmark id with --agent",
+            f"{source} is not a job or a bundle (no job.json, no manifest.json)",
+            "give a job directory, or a benchmark id with --agent",
         )
     else:
         if not agent:
             raise UsageError(
-                f"{source} is not a run directory; to bundle benchmark {source!r}, pass --agent",
+                f"{source} is not a job directory; to bundle benchmark {source!r}, pass --agent",
                 f"e.g. bakectl bundle {source} --agent oracle --tasks all -o DIR",
             )
         b.check_out(out)
         renderer = setup(registry)
+        renderer.catalog.benchmark(source)
+        known = renderer.catalog.task_ids(source)
+        ids = select_tasks(tasks or "all", known, limit=limit, where=f"benchmark {source!r}")
         src = b.source_for_catalog(renderer, source, agent, ids, fixtures)
     if renderer is None:
         renderer = setup(registry)
@@ -139,9 +128,12 @@ def bundle(
 
 
 def score(
-    run: Annotated[Path, typer.Argument(help="A task run directory or a batch directory.")],
+    run: Annotated[Path, typer.Argument(help="A job directory (or a task's attempt directory).")],
     tasks: Annotated[
-        str | None, typer.Option("--tasks", help="Only these task ids of a batch: 1,2.")
+        str | None, typer.Option("--tasks", help="Only these tasks: 'id,id,glob*' or '@FILE'.")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="Only the first N tasks of the selection.")
     ] = None,
 ) -> None:
     """Score a finished run again with the tasks' current tests/, without the agent.
@@ -154,94 +146,13 @@ def score(
     from bakectl.results.score import rescore_path
 
     catalog = Catalog(find_root())  # no renderer: re-scoring builds nothing
-    rows = rescore_path(
-        catalog, run, _task_list(tasks), on_row=lambda r: print(r.line(), flush=True)
-    )
+    ids = None
+    if tasks is not None or limit is not None:
+        from bakectl.cli.selection import select_tasks
+        from bakectl.runner.job import read_job
+
+        known = read_job(run).task_ids
+        ids = select_tasks(tasks or "all", known, limit=limit, where=f"job {run}")
+    rows = rescore_path(catalog, run, ids, on_row=lambda r: print(r.line(), flush=True))
     if any(r.status == "error" for r in rows):
         raise typer.Exit(1)
-
-
-# -- bakectl run --bundle / --agent-cmd (called from bakectl.cli.run) -------------------------
-
-
-def run_special(
-    flags: RunFlags,
-    *,
-    bundle_dir: Path | None,
-    agent_cmd: str | None,
-    batch_flags: dict[str, object],
-) -> None:
-    """`bakectl run --bundle DIR [--task-id T]` or `bakectl run B -t T --agent-cmd CMD`."""
-    from bakectl.errors import UsageError
-
-    if bundle_dir is not None and agent_cmd is not None:
-        raise UsageError(
-            "--bundle and --agent-cmd exclude each other",
-            "--bundle reruns a bundle's agent image; --agent-cmd runs a command on this host",
-        )
-    used = [flag for flag, value in batch_flags.items() if value not in (None, False, 1)]
-    if used:
-        which = "--bundle" if bundle_dir is not None else "--agent-cmd"
-        raise UsageError(
-            f"{used[0]} is a batch flag; {which} runs one task at a time",
-            f"drop {used[0]}" + (" (--bundle runs each of its tasks)" if bundle_dir else ""),
-        )
-    options = flags.options()
-    if bundle_dir is not None:
-        run_from_bundle(bundle_dir, flags, options)
-    else:
-        run_agent_command(agent_cmd or "", flags, options)
-
-
-def run_from_bundle(bundle_dir: Path, flags: RunFlags, options) -> None:
-    """bakectl run --bundle DIR [--task-id T]: rebuild from the bundle alone, rerun."""
-    from bakectl.bundle.core import load_bundle, run_bundle
-    from bakectl.errors import UsageError
-
-    bundle = load_bundle(bundle_dir)
-    for flag, value, have in (
-        ("benchmark", flags.benchmark, bundle.manifest["benchmark"]["name"]),
-        ("--agent", flags.agent, bundle.manifest["agent"]["name"]),
-    ):
-        if value is not None and value != have:
-            raise UsageError(
-                f"{flag} {value!r}: the bundle is {have!r}", f"drop {flag}; the bundle says it"
-            )
-
-    def show(result, b) -> None:
-        if flags.dry_run:
-            return
-        line = result.line()
-        recorded = (b.manifest["tasks"].get(result.task) or {}).get("recorded")
-        if recorded and recorded.get("reward") is not None:
-            line += f"  (bundle recorded: {recorded.get('status')} reward={recorded['reward']:g})"
-        print(line, flush=True)
-
-    results = run_bundle(
-        bundle,
-        [flags.task_id] if flags.task_id else None,
-        options,
-        registry=flags.registry,
-        on_result=show,
-    )
-    if not flags.dry_run and any(r.status not in ("passed", "failed") for r in results):
-        raise typer.Exit(1)
-
-
-def run_agent_command(command: str, flags: RunFlags, options) -> None:
-    """bakectl run B --task-id T --agent-cmd CMD: CMD on this host, the real verifier."""
-    from bakectl.errors import UsageError
-    from bakectl.runner.local import run_local
-
-    if flags.agent is not None:
-        raise UsageError(
-            "--agent and --agent-cmd exclude each other",
-            "--agent runs an agent image; --agent-cmd runs a command on this host",
-        )
-    if not flags.benchmark or not flags.task_id:
-        raise UsageError(
-            "--agent-cmd needs a benchmark and --task-id",
-            'e.g. bakectl run arith --task-id 1 --agent-cmd "python3 my_agent.py"',
-        )
-    result = run_local(setup(flags.registry), flags.benchmark, flags.task_id, command, options)
-    finish_single(result, flags.dry_run)

@@ -19,6 +19,7 @@ from bakectl.engine.plan import Step
 from bakectl.errors import BakectlError
 
 RUN_LABEL = "dev.bakectl.run"
+OWNER_LABEL = "dev.bakectl.owner"  # host/pid/start time of the bakectl process (prune reads it)
 GATEWAY_ALIAS = "gateway"
 GATEWAY_PORT = 8080
 RUNTIME_ENTRYPOINT = "/opt/bakectl/core/entrypoint.sh"
@@ -27,6 +28,26 @@ HEALTH_SCRIPT = (
     "import urllib.request; "
     f"urllib.request.urlopen('http://127.0.0.1:{GATEWAY_PORT}/health', timeout=2).read()"
 )
+
+
+def process_start(pid: int) -> float:
+    """A process's start time (epoch seconds, from /proc): a reused pid is told apart."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        ticks = int(fields[19])  # stat field 22: starttime, clock ticks since boot
+        with open("/proc/stat", encoding="ascii") as fh:
+            btime = next(int(ln.split()[1]) for ln in fh if ln.startswith("btime "))
+        return round(btime + ticks / os.sysconf("SC_CLK_TCK"), 2)
+    except (OSError, ValueError, IndexError, StopIteration):
+        return 0.0
+
+
+def owner_value() -> str:
+    """This process as the owner label says it: host/pid/start."""
+    import socket
+
+    return f"{socket.gethostname()}/{os.getpid()}/{process_start(os.getpid()):.2f}"
 
 
 @dataclass(frozen=True)
@@ -38,6 +59,10 @@ class Names:
     @property
     def label(self) -> str:
         return f"{RUN_LABEL}={self.run_id}"
+
+    @property
+    def owner_label(self) -> str:
+        return f"{OWNER_LABEL}={owner_value()}"
 
     @property
     def network(self) -> str:
@@ -88,7 +113,7 @@ def network_create(names: Names, name: str, *, internal: bool) -> Step:
     argv = ["docker", "network", "create"]
     if internal:
         argv.append("--internal")
-    argv += ["--label", names.label, name]
+    argv += ["--label", names.label, "--label", names.owner_label, name]
     return Step(tuple(argv))
 
 
@@ -118,6 +143,7 @@ def container_run(
     printed line (and run.json) never holds it.
     """
     argv = ["docker", "run", "-d", "--pull", "never", "--name", name, "--label", names.label]
+    argv += ["--label", names.owner_label]
     if user is not None:
         argv += ["--user", user]
     argv += ["--network", network]
@@ -181,7 +207,8 @@ def copy_out(container: str, src: str, dest: Path) -> Step:
 
 
 def commit(names: Names, container: str, image: str) -> Step:
-    return Step(("docker", "commit", "--change", f"LABEL {names.label}", container, image))
+    change = f"LABEL {names.label} {names.owner_label}"
+    return Step(("docker", "commit", "--change", change, container, image))
 
 
 def image_id(ref: str) -> Step:

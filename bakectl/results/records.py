@@ -118,8 +118,9 @@ class Owner(_Model):
 
 
 class ModelSource(_Model):
-    kind: Literal["none", "replay", "replay_dir", "record", "passthrough"] = "none"
-    location: str | None = None  # fixture dir (replay, record) or folder of them (replay_dir)
+    kind: Literal["none", "replay", "replay_dir", "record", "record_dir", "passthrough"] = "none"
+    # fixture dir (replay, record), or a folder of per-task ones (replay_dir, record_dir)
+    location: str | None = None
     upstream: str | None = None  # record / passthrough
 
 

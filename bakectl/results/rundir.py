@@ -11,9 +11,10 @@
       gateway/                gateway.log and summary.json (when a gateway ran)
       artifacts/              the agent container's workdir after the agent phase
 
-Rewards: reward.txt holds one float. reward.json holds {"reward": x}, or a flat
-object of named numeric scores whose mean is the reward. A task passes when
-its reward is >= 1.0.
+Rewards, as Harbor reads them: reward.txt (its first line) is the metric `reward`
+and wins when both files exist; otherwise reward.json, a flat object of named
+numeric metrics, kept as named. The primary reward is the metric `reward`, else
+the mean of the metrics (records.primary_reward). A task passes when it is >= 1.0.
 """
 
 from __future__ import annotations
@@ -103,23 +104,48 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def read_reward(logs: Path) -> tuple[float | None, str]:
-    """(reward, "") or (None, why there is none)."""
+def read_rewards(logs: Path) -> tuple[dict[str, float], str, bool]:
+    """The verifier's named rewards, as Harbor reads them: reward.txt first (its first line,
+    the metric `reward`), else reward.json (an object of named numbers, kept as named).
+    Returns (rewards, why there are none, whether a reward file was written but is bad)."""
     txt, js = logs / "reward.txt", logs / "reward.json"
     if txt.is_file():
         raw = txt.read_text(errors="replace").strip()
+        first = raw.splitlines()[0].strip() if raw else ""
+        if not first:
+            return {}, "reward.txt is empty", True
         try:
-            value = float(raw)
+            value = float(first)
         except ValueError:
-            return None, f"reward.txt is not a number: {raw[:60]!r}"
-        return (value, "") if math.isfinite(value) else (None, f"reward.txt is {raw!r}")
+            return {}, f"reward.txt is not a number: {first[:60]!r}", True
+        if not math.isfinite(value):
+            return {}, f"reward.txt is {first!r}", True
+        return {"reward": value}, "", False
     if js.is_file():
         try:
             data = json.loads(js.read_text(errors="replace"))
         except ValueError as exc:
-            return None, f"reward.json is not valid JSON: {exc}"
-        return _json_reward(data)
-    return None, "no reward written"
+            return {}, f"reward.json is not valid JSON: {exc}", True
+        if _number(data) is not None:  # a bare number: bakectl's older tasks wrote one
+            return {"reward": _number(data)}, "", False  # type: ignore[dict-item]
+        if not isinstance(data, dict) or not data:
+            return {}, "reward.json holds neither a number nor an object of scores", True
+        rewards: dict[str, float] = {}
+        for name, v in data.items():
+            value = _number(v)
+            if value is None:
+                return {}, f"reward.json {name!r} is not a finite number", True
+            rewards[str(name)] = value
+        return rewards, "", False
+    return {}, "no reward written", False
+
+
+def read_reward(logs: Path) -> tuple[float | None, str]:
+    """(primary reward, "") or (None, why there is none)."""
+    from bakectl.results.records import primary_reward
+
+    rewards, problem, _bad = read_rewards(logs)
+    return primary_reward(rewards), problem
 
 
 def _number(v: Any) -> float | None:
@@ -128,18 +154,64 @@ def _number(v: Any) -> float | None:
     return float(v) if math.isfinite(v) else None
 
 
-def _json_reward(data: Any) -> tuple[float | None, str]:
-    if _number(data) is not None:
-        return _number(data), ""
-    if not isinstance(data, dict) or not data:
-        return None, "reward.json holds neither a number nor an object of scores"
-    if "reward" in data:
-        value = _number(data["reward"])
-        return (value, "") if value is not None else (None, "reward.json 'reward' is not a number")
-    values = [_number(v) for v in data.values()]
-    if any(v is None for v in values):
-        return None, "reward.json: every score must be a number (or give 'reward')"
-    return sum(values) / len(values), ""  # type: ignore[arg-type]
+# -- what the gateway saw ---------------------------------------------------------------------
+
+
+def _int(v: Any) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+
+def usage_tokens(usage: Any) -> tuple[int, int, int]:
+    """(input, output, cached) of one exchange's provider usage: OpenAI Chat
+    (prompt/completion_tokens), OpenAI Responses and Anthropic (input/output_tokens;
+    Anthropic's cache reads and writes are input it does not count in input_tokens)."""
+    if not isinstance(usage, dict):
+        return 0, 0, 0
+    if "prompt_tokens" in usage or "completion_tokens" in usage:
+        details = usage.get("prompt_tokens_details") or {}
+        cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
+        return _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens")), cached
+    tin, tout = _int(usage.get("input_tokens")), _int(usage.get("output_tokens"))
+    details = usage.get("input_tokens_details") or {}
+    cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
+    read = _int(usage.get("cache_read_input_tokens"))
+    written = _int(usage.get("cache_creation_input_tokens"))
+    return tin + read + written, tout, cached + read
+
+
+def trace_tokens(trace: Path) -> tuple[int, int, int, int, list[int]]:
+    """(input, output, cached, requests, upstream 5xx statuses) summed over a trace.jsonl."""
+    tin = tout = cached = n = 0
+    bad: list[int] = []
+    try:
+        fh = trace.open(encoding="utf-8", errors="replace")
+    except OSError:
+        return 0, 0, 0, 0, []
+    with fh:
+        for line in fh:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a line cut by a killed gateway
+            ex = entry.get("exchange") if isinstance(entry, dict) else None
+            if not isinstance(ex, dict):
+                continue
+            n += 1
+            a, b, c = usage_tokens(ex.get("usage"))
+            tin, tout, cached = tin + a, tout + b, cached + c
+            status = ex.get("status")
+            if isinstance(status, int) and status >= 500:
+                bad.append(status)
+    return tin, tout, cached, n, bad
+
+
+def read_gateway_summary(gateway_dir: Path) -> dict[str, Any] | None:
+    """The gateway's own summary.json (written at its shutdown); None when it wrote none."""
+    try:
+        data = json.loads((gateway_dir / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 _ATTEMPT_RE = re.compile(r"^attempt-(\d+)$")

@@ -26,6 +26,7 @@ agent/output.log (CMD's stdout+stderr), agent/logs/, verifier/, gateway/, packet
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import shutil
@@ -33,7 +34,6 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +41,21 @@ from bakectl import __version__
 from bakectl.engine import containers as ops
 from bakectl.errors import BakectlError, UsageError
 from bakectl.render.renderer import Renderer
-from bakectl.results.rundir import RunDir, new_run_id, write_json
-from bakectl.results.score import score_record, status_of, verify_artifacts
+from bakectl.results.records import Fault, ModelSource, TaskSource, primary_reward
+from bakectl.results.rundir import RunDir, new_run_id, read_rewards, write_json
+from bakectl.results.score import score_record, verify_artifacts
+from bakectl.results.verdict import VerifierSeen, decide
 from bakectl.runner.gateway_ctl import GatewayConfig, annotate_fixture, collect_trace
+from bakectl.runner.outcome import (
+    AttemptId,
+    Ran,
+    model_source,
+    now_iso,
+    seen_agent,
+    seen_gateway,
+    this_owner,
+    write_attempt,
+)
 from bakectl.runner.spec import (
     RunOptions,
     TaskResult,
@@ -150,7 +162,8 @@ def run_command(
 def _copy_workdir_step(names: ops.Names, image: str) -> ops.Step:
     # `docker create` runs nothing: the image's files, then `docker cp` out of it.
     return ops.Step(
-        ("docker", "create", "--name", names.agent, "--label", names.label, image, "true")
+        ("docker", "create", "--name", names.agent, "--label", names.label)
+        + ("--label", names.owner_label, image, "true")
     )
 
 
@@ -189,7 +202,7 @@ def run_local(
         raise UsageError("bash is not installed", "--agent-cmd runs with bash -c")
     model = with_recorded_model(o, replay_provenance(o)).model
     run_id = o.run_id or new_run_id(bench.name, task.id, LOCAL_AGENT)
-    rd = RunDir(o.out_dir.resolve() / run_id)
+    rd = RunDir(o.run_dir or o.out_dir.resolve() / run_id)
     if rd.root.exists():
         raise UsageError(f"run directory {rd.root} already exists", "pick another run id or --out")
     base = renderer.base(bench, task)
@@ -201,18 +214,20 @@ def run_local(
         _print_plan(
             o, command, names, base.image, bench.spec.workdir, rd, timeout, entrypoint, task, cpus
         )
-        return _result(run_id, bench.name, task.id, model, "dry-run", None, "", None, 0.0)
+        return TaskResult(
+            run_id, bench.name, task.id, LOCAL_AGENT, model, "dry-run", None, False, "", None, 0.0
+        )
 
     x = ops.Executor(echo=o.echo)
     rd.create(gateway=o.gateway is not None)
     packet = rd.root / PACKET_DIR
     (packet / "workdir").mkdir(parents=True)
     shutil.copyfile(task.instruction, packet / "instruction.md")
-    started_at = datetime.now(UTC)
+    started_at = now_iso()
     t0 = time.monotonic()
     timings: dict[str, float] = {}
     exit_codes: dict[str, int | None] = {}
-    error = ""
+    fault: Fault | None = None
     cmd = CommandOutcome()
     env: dict[str, str] = {}
     gw = None
@@ -301,24 +316,40 @@ def run_local(
             timings["verifier"] = v.seconds
         except KeyboardInterrupt:
             interrupted = True
-            error = "interrupted"
+            where = "the command" if "agent" in exit_codes or cmd.interrupted else "setup"
+            if v is not None or "verifier" in exit_codes:
+                where = "the verifier"
+            fault = Fault.of("interrupted", f"interrupted during {where}")
         except BakectlError as exc:
-            error = exc.message
+            kind = "gateway_start" if "gateway could not start" in exc.message else "engine"
+            fault = Fault.of(kind, exc.message)
         finally:
             if gw is not None:
                 gw.stop()
                 collect_trace(rd.gateway, rd.trace)
     seconds = time.monotonic() - t0
-    timings["total"] = round(seconds, 3)
-    if error:
-        status, message = "error", error
-    elif v is None:
-        status, message = "error", "the command was not scored"
-    else:
-        status, message = status_of(v, cmd.timed_out, f"the command timed out after {timeout:g} s")
-    reward = v.reward if v is not None else None
-    result = _result(run_id, bench.name, task.id, model, status, reward, message, rd.root, seconds)
-    warnings: list[str] = []
+    rewards: dict[str, float] = {}
+    verifier = None
+    if v is not None and v.error:
+        fault = fault or Fault.of(
+            "verifier_timeout" if "timed out" in v.error else "container_start", v.error
+        )
+    elif v is not None:
+        rewards, problem, bad = read_rewards(rd.verifier_logs)
+        verifier = VerifierSeen(
+            rewards=rewards,
+            reward=primary_reward(rewards),
+            problem=problem,
+            bad_reward=bad,
+            exit_code=v.exit_code,
+        )
+    gateway = tokens = None
+    if o.gateway is not None and "agent" in exit_codes:
+        gateway, tokens = seen_gateway(rd.gateway, rd.trace if rd.trace.is_file() else None)
+    agent = seen_agent(cmd.exit_code, cmd.timed_out, timeout, rd.root / "agent" / OUTPUT_LOG)
+    verdict = decide(agent=agent, verifier=verifier, gateway=gateway, fault=fault)
+    reward = primary_reward(rewards)
+    notes: list[str] = []
     if o.gateway is not None and o.gateway.mode == "record":
         problem = annotate_fixture(
             o.gateway,
@@ -332,48 +363,110 @@ def run_local(
             model=model,
         )
         if problem:
-            warnings.append(problem)
-    write_json(
-        rd.run_json,
-        {
-            "run_id": run_id,
-            "kind": "local",
-            "bakectl_version": __version__,
-            "started_at": started_at.isoformat(timespec="seconds"),
-            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "benchmark": bench.name,
-            "task": task.id,
-            "agent": LOCAL_AGENT,
-            "agent_command": command,
-            "data_revision": bench.spec.version,
-            "model": model,
-            "images": {"verifier": {"ref": base.image, "id": image_id}},
-            "gateway": o.gateway.describe() if o.gateway else None,
-            "limits": {
-                "agent_timeout_sec": timeout,
-                "verifier_timeout_sec": task.spec.verifier.timeout_sec,
-                "cpus": cpus,  # as capped to this host, like container runs
-                "memory_mb": task.spec.environment.memory_mb,
-            },
-            "env_names": sorted(env),
-            "commands": x.records,
-            "timings": timings,
-            "exit_codes": exit_codes,
-            "agent_timed_out": cmd.timed_out,
-            "trace": rd.trace.name if rd.trace.is_file() else None,
-            "warnings": warnings,
-            "status": status,
-            "message": message,
+            notes.append(problem)
+    notes.append(f"the command got these environment variables: {', '.join(sorted(env))}")
+    ran = Ran(
+        images={"verifier": {"ref": base.image, "id": image_id}},
+        commands=x.records,
+        exit_codes=exit_codes,
+        timings=timings,
+        limits={
+            "agent_timeout_sec": timeout,
+            "verifier_timeout_sec": task.spec.verifier.timeout_sec,
+            "cpus": cpus,  # as capped to this host, like container runs
+            "memory_mb": task.spec.environment.memory_mb,
         },
+        gateway=model_source(o.gateway),
+        notes=notes,
+        started_at=started_at,
     )
     if v is not None:
         write_json(rd.root / "score.json", score_record(rd.verifier_logs, reward, task.tests_dir))
-    data = result.to_json()
-    data.pop("run_dir")
-    write_json(rd.result_json, data)
+    who = AttemptId(
+        run_id=run_id,
+        job_id=o.job_id,
+        benchmark=bench.name,
+        task=task.id,
+        agent=LOCAL_AGENT,
+        attempt=o.attempt,
+        model=model,
+    )
+    record = write_attempt(
+        rd.root,
+        who,
+        verdict,
+        ran=ran,
+        rewards=rewards,
+        agent=agent,
+        verifier_exit_code=v.exit_code if v is not None else None,
+        tokens=tokens,
+        seconds=seconds,
+    )
     if interrupted:
         raise KeyboardInterrupt
-    return result
+    return TaskResult.of(record, rd.root)
+
+
+def resolve_command(command: str, cwd: Path | None = None) -> str:
+    """CMD with each word that names a file or directory in the caller's working directory
+    made absolute: CMD runs in the run's artifacts/, where `python3 my_agent.py` would
+    not resolve. Words that name nothing here stay as typed."""
+    cwd = cwd or Path.cwd()
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command  # unbalanced quotes: bash will say so
+    changed = False
+    for i, word in enumerate(words):
+        if word.startswith(("-", "/", "~", "$")) or "=" in word.split("/", 1)[0]:
+            continue
+        if (cwd / word).exists():
+            words[i] = str((cwd / word).resolve())
+            changed = True
+    return shlex.join(words) if changed else command
+
+
+def run_local_job(
+    renderer: Renderer, benchmark: str, task_id: str, command: str, options: RunOptions
+) -> TaskResult:
+    """--agent-cmd as a job of one: <out>/<job_id>/job.json + tasks/<task>/attempt-1/."""
+    from bakectl.runner import job as jobs
+
+    catalog = renderer.catalog
+    catalog.benchmark(benchmark)
+    catalog.task(benchmark, task_id)
+    if not command.strip():
+        raise UsageError("--agent-cmd is empty", 'e.g. --agent-cmd "python3 my_agent.py"')
+    command = resolve_command(command)
+    gw = options.gateway
+    source = model_source(gw)
+    record = jobs.job_record(
+        job_id=jobs.new_job_id(benchmark, LOCAL_AGENT),
+        source=TaskSource(kind="catalog", location=str(catalog.root), benchmark=benchmark),
+        task_ids=[task_id],
+        agent=LOCAL_AGENT,
+        agent_cmd=command,
+        model=options.model,
+        model_source=source or ModelSource(),
+        agent_timeout_sec=options.timeout_sec,
+        no_build=not options.build,
+        owner=this_owner(),
+        **jobs.provenance(catalog.root),
+    )
+    if options.dry_run:
+        return run_local(renderer, benchmark, task_id, command, options)
+    job_dir = jobs.open_job(options.out_dir, record)
+    d = jobs.attempt_dir(job_dir, task_id, 1)
+    d.parent.mkdir(parents=True)
+    opts = dataclasses.replace(
+        options, run_id=jobs.run_id(record.job_id, task_id, 1), run_dir=d, job_id=record.job_id
+    )
+    try:
+        return run_local(renderer, benchmark, task_id, command, opts)
+    finally:
+        from bakectl.runner.batch import write_job_summary
+
+        write_job_summary(job_dir)
 
 
 def _read_only(root: Path) -> None:
@@ -383,22 +476,6 @@ def _read_only(root: Path) -> None:
             p = Path(dirpath) / name
             if not p.is_symlink():
                 p.chmod(p.stat().st_mode & ~0o222)
-
-
-def _result(run_id, bench, task, model, status, reward, message, run_dir, seconds) -> TaskResult:
-    return TaskResult(
-        run_id=run_id,
-        benchmark=bench,
-        task=task,
-        agent=LOCAL_AGENT,
-        model=model,
-        status=status,
-        reward=reward,
-        passed=status == "passed",
-        message=message,
-        run_dir=run_dir,
-        duration_sec=seconds,
-    )
 
 
 def _print_plan(o, command, names, image, workdir, rd, timeout, entrypoint, task, cpus) -> None:

@@ -6,12 +6,12 @@ workdir, is broken; this finds both through the real verifier.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from pathlib import Path
 
-from bakectl.errors import BakectlError
 from bakectl.render.renderer import Renderer
 from bakectl.render.select import eval_targets
-from bakectl.runner.task_run import RunOptions, TaskResult, ensure_images, run_task
+from bakectl.runner.task_run import RunOptions, TaskResult, ensure_images
 
 ORACLE, NOP = "oracle", "nop"
 
@@ -43,9 +43,13 @@ def check_oracle(
     task_ids: list[str] | None,
     options: RunOptions,
     on_row=None,
-) -> list[OracleRow]:
-    """Run oracle and nop on each task (all when task_ids is None). Images are built first,
-    in one bake graph, unless options.build is False."""
+) -> tuple[list[OracleRow], Path]:
+    """Run oracle and nop on each task (all when task_ids is None), as one job: the
+    oracle's attempts in <out>/<job_id>/, the nop job inside it (<job_id>/nop/). Images
+    are built first, in one bake graph, unless options.build is False."""
+    from bakectl.runner.batch import BatchInterrupted, run_rollouts
+    from bakectl.runner.job import new_job_id
+
     catalog = renderer.catalog
     ids = task_ids or catalog.task_ids(benchmark)
     for t in ids:
@@ -56,21 +60,29 @@ def check_oracle(
             if t not in targets:
                 targets.append(t)
     ensure_images(renderer, targets, build=options.build, dry_run=options.dry_run)
+    job_id = new_job_id(benchmark, ORACLE)
+    common = dict(build=False, timeout_sec=options.timeout_sec, echo=options.echo)
+    got: dict[str, dict[str, TaskResult]] = {ORACLE: {}, NOP: {}}
+    job_dir = Path(options.out_dir).resolve() / job_id
+    for agent, out, jid in ((ORACLE, options.out_dir, job_id), (NOP, job_dir, NOP)):
+        try:
+            results = run_rollouts(
+                renderer, benchmark, ids, agent, out_dir=out, job_id=jid, **common
+            )
+        except BatchInterrupted:
+            raise KeyboardInterrupt from None
+        got[agent] = {r.task: r for r in results}
     rows: list[OracleRow] = []
     for task_id in ids:
-        row = OracleRow(task_id, None, None)
+        row = OracleRow(task_id, got[ORACLE].get(task_id), got[NOP].get(task_id))
         for agent in (ORACLE, NOP):
-            opts = replace(options, build=False, run_id=None)
-            try:
-                res = run_task(renderer, benchmark, task_id, agent, opts)
-            except BakectlError as exc:
-                row.problem = f"{agent}: {exc.message}"
-                continue
-            setattr(row, agent, res)
+            res = getattr(row, agent)
+            if res is not None and res.status == "invalid":
+                row.problem = f"{agent}: {res.message}"
         rows.append(row)
         if on_row is not None:
             on_row(row)
-    return rows
+    return rows, job_dir
 
 
 def _cell(res: TaskResult | None) -> str:
@@ -91,8 +103,10 @@ def format_table(rows: list[OracleRow]) -> str:
     ]
     for r in rows:
         for res in (r.oracle, r.nop):
-            if res is not None and res.status == "error":
-                lines.append(f"# {r.task} x {res.agent}: {res.message} ({res.run_dir})")
+            if res is not None and (res.status == "error" or res.message):
+                lines.append(
+                    f"# {r.task} x {res.agent}: {res.status}: {res.message} ({res.run_dir})"
+                )
         if r.problem:
             lines.append(f"# {r.task}: {r.problem}")
     return "\n".join(lines)

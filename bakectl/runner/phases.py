@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bakectl.engine import containers as ops
-from bakectl.results.rundir import read_reward
-from bakectl.results.score import Verification, status_of
+from bakectl.results.records import Fault, FaultKind
+from bakectl.results.rundir import read_rewards
 from bakectl.runner.gateway_ctl import agent_env, collect_trace, wait_healthy
 from bakectl.runner.spec import RESERVED_ENV, RunSpec
 
@@ -27,16 +27,22 @@ class RunState:
     digests: dict[str, dict] = field(default_factory=dict)
     exit_codes: dict[str, int | None] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
-    error: str = ""
+    fault: Fault | None = None
     agent_started: bool = False
     agent_timed_out: bool = False
-    reward: float | None = None
+    verifier_ran: bool = False
+    rewards: dict[str, float] = field(default_factory=dict)
     reward_problem: str = ""
+    reward_bad: bool = False
     trace: Path | None = None
 
-    def fail(self, message: str) -> None:
-        if not self.error:  # the first fault is the cause; later ones follow from it
-            self.error = message
+    @property
+    def error(self) -> str:
+        return self.fault.message if self.fault else ""
+
+    def fail(self, message: str, kind: FaultKind = "engine") -> None:
+        if self.fault is None:  # the first fault is the cause; later ones follow from it
+            self.fault = Fault.of(kind, message)
 
 
 class DryExecutor(ops.Executor):
@@ -61,7 +67,7 @@ def setup(spec: RunSpec, x: ops.Executor, st: RunState) -> bool:
     st.digests["eval"] = {"ref": spec.eval_image.image, "id": _image_id(x, spec.eval_image.image)}
     st.networks.append(n.network)
     if not x(ops.network_create(n, n.network, internal=True), phase="setup").ok:
-        st.fail("could not create the run's network (see run.json commands)")
+        st.fail("could not create the run's network (see run.json commands)", "network")
         return False
     if gw is None or spec.gateway_image is None:
         return True
@@ -70,19 +76,19 @@ def setup(spec: RunSpec, x: ops.Executor, st: RunState) -> bool:
     if gw.needs_egress:
         st.networks.append(n.egress)
         if not x(ops.network_create(n, n.egress, internal=False), phase="setup").ok:
-            st.fail("could not create the gateway's egress network")
+            st.fail("could not create the gateway's egress network", "network")
             return False
     st.containers.append(n.gateway)
     res = x(gw.run_step(n, ref, spec.dir.gateway), phase="setup")
     if not res.ok:
-        st.fail(f"the gateway container could not start: {res.last_error_line()}")
+        st.fail(f"the gateway container could not start: {res.last_error_line()}", "gateway_start")
         return False
     if gw.needs_egress and not x(ops.network_connect(n.egress, n.gateway), phase="setup").ok:
         st.fail("could not connect the gateway to its egress network")
         return False
     why = wait_healthy(x, n)
     if why:
-        st.fail(f"{why}; see gateway/gateway.log")
+        st.fail(f"{why}; see gateway/gateway.log", "gateway_start")
         return False
     return True
 
@@ -122,7 +128,7 @@ def agent_phase(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
     started = time.monotonic()
     res = x(step, phase="agent")
     if not res.ok:
-        st.fail(f"the agent container could not start: {res.last_error_line()}")
+        st.fail(f"the agent container could not start: {res.last_error_line()}", "container_start")
         return
     st.agent_started = True
     code, st.agent_timed_out = ops.wait_bounded(x, n.agent, spec.agent_timeout, "agent")
@@ -140,7 +146,8 @@ def after_agent(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
             code = words[1] if len(words) > 1 else "?"
             st.fail(
                 f"the gateway stopped during the run ({words[0]}, exit code {code}); "
-                "see gateway/gateway.log"
+                "see gateway/gateway.log",
+                "gateway_died",
             )
         st.exit_codes["gateway"] = ops.exit_code(words[1]) if len(words) > 1 else None
         x(ops.stop(n.gateway), phase="collect")  # SIGTERM: it finishes the fixture and summary
@@ -183,16 +190,19 @@ def verifier_phase(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
     st.containers.append(n.verifier)
     res = x(step, phase="verifier")
     if not res.ok:
-        st.fail(f"the verifier container could not start: {res.last_error_line()}")
+        st.fail(
+            f"the verifier container could not start: {res.last_error_line()}", "container_start"
+        )
         return
     code, timed_out = ops.wait_bounded(x, n.verifier, spec.verifier_timeout, "verifier")
     if timed_out:
-        st.fail(f"the verifier timed out after {spec.verifier_timeout:g} s")
+        st.fail(f"the verifier timed out after {spec.verifier_timeout:g} s", "verifier_timeout")
     st.exit_codes["verifier"] = code
     x(ops.logs(n.verifier), phase="verifier", output=spec.dir.verifier_output)
     st.timings["verifier"] = round(time.monotonic() - started, 3)
     if not spec.options.dry_run:
-        st.reward, st.reward_problem = read_reward(spec.dir.verifier_logs)
+        st.verifier_ran = True
+        st.rewards, st.reward_problem, st.reward_bad = read_rewards(spec.dir.verifier_logs)
 
 
 def cleanup(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
@@ -204,13 +214,3 @@ def cleanup(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
     if st.networks:
         x(ops.remove_networks(st.networks), phase="cleanup")
     st.timings["cleanup"] = round(time.monotonic() - started, 3)
-
-
-def verdict(spec: RunSpec, st: RunState) -> tuple[str, str]:
-    v = Verification(
-        reward=st.reward,
-        problem=st.reward_problem,
-        error=st.error,
-        exit_code=st.exit_codes.get("verifier"),
-    )
-    return status_of(v, st.agent_timed_out, f"the agent timed out after {spec.agent_timeout:g} s")

@@ -18,8 +18,9 @@ from typing import TextIO
 
 from bakectl.catalog import Agent, Benchmark, Task
 from bakectl.engine import containers as ops
-from bakectl.errors import UsageError
+from bakectl.errors import BakectlError, UsageError
 from bakectl.render.renderer import ImageTarget, Renderer
+from bakectl.results.records import Fault, ResultRecord
 from bakectl.results.rundir import RunDir, new_run_id
 from bakectl.runner.gateway_ctl import GatewayConfig
 
@@ -50,26 +51,56 @@ class RunOptions:
     # Set by a batch on Ctrl-C: a run stops at its next phase boundary (no verifier
     # on a killed agent) and cleans up; it is a worker thread, so no signal reaches it.
     cancel: threading.Event | None = None
+    run_dir: Path | None = None  # default: out_dir/run_id (a job's attempt-<k>/)
+    job_id: str = ""  # the job this run is an attempt of
+    attempt: int = 1
 
 
 @dataclass
 class TaskResult:
+    """One attempt's outcome as the runner hands it on: its ResultRecord (None under
+    --dry-run) and where it lives."""
+
     run_id: str
     benchmark: str
     task: str
     agent: str
     model: str | None
-    status: str  # passed | failed | timeout | error  ("dry-run" under --dry-run)
+    status: str  # passed | failed | timeout | error | invalid  ("dry-run" under --dry-run)
     reward: float | None
     passed: bool
     message: str
     run_dir: Path | None
     duration_sec: float
+    record: ResultRecord | None = None
+
+    @classmethod
+    def of(cls, record: ResultRecord, run_dir: Path | None) -> TaskResult:
+        return cls(
+            run_id=record.run_id,
+            benchmark=record.benchmark,
+            task=record.task,
+            agent=record.agent,
+            model=record.model,
+            status=record.status,
+            reward=record.reward,
+            passed=record.passed,
+            message=record.message,
+            run_dir=run_dir,
+            duration_sec=record.timings.get("total", 0.0),
+            record=record,
+        )
+
+    @property
+    def fault(self) -> Fault | None:
+        return self.record.fault if self.record else None
 
     def to_json(self) -> dict:
+        if self.record is not None:
+            return {**self.record.model_dump(mode="json"), "run_dir": str(self.run_dir or "")}
         data = asdict(self)
+        data.pop("record")
         data["run_dir"] = str(self.run_dir) if self.run_dir else None
-        data["duration_sec"] = round(self.duration_sec, 3)
         return data
 
     def line(self) -> str:
@@ -77,7 +108,9 @@ class TaskResult:
         out = f"{self.benchmark}/{self.task} x {self.agent}: {self.status}"
         if self.reward is not None:
             out += f" reward={_fmt(self.reward)}"
-        if self.message and self.status not in ("passed", "failed"):
+        if self.fault is not None and self.status == "error":
+            out += f" [{self.fault.kind}: {self.message}]"
+        elif self.message:  # a timeout, an agent's non-zero exit beside a score
             out += f" [{self.message}]"
         out += f" ({self.duration_sec:.1f}s)"
         if self.run_dir:
@@ -128,18 +161,26 @@ def check_timeout(timeout_sec: float | None) -> None:
         raise UsageError(f"--timeout {timeout_sec:g} must be above 0", "e.g. --timeout 600")
 
 
+class FixtureCorrupt(BakectlError):
+    """A replay fixture whose provenance.json does not parse: the run is an error
+    (fault fixture_corrupt), never a replay that silently misses every request."""
+
+
 def replay_provenance(options: RunOptions) -> dict:
     """provenance.json of the fixture a replaying run answers from; {} when there is
-    none, it cannot be read, or the run does not replay."""
-    from bakectl.gateway import read_provenance
+    none or the run does not replay. FixtureCorrupt when it does not parse."""
+    from bakectl.gateway import FixtureError, read_provenance
 
     gateway = options.gateway
     if gateway is None or gateway.mode != "replay" or gateway.fixture is None:
         return {}
     try:
         return read_provenance(gateway.fixture)
-    except Exception:  # noqa: BLE001 - no or unreadable provenance: nothing to go by
-        return {}
+    except FixtureError as exc:
+        raise FixtureCorrupt(
+            f"replay fixture {gateway.fixture}: {exc.message}",
+            "re-record the fixture, or restore its provenance.json",
+        ) from None
 
 
 def with_recorded_model(options: RunOptions, provenance: dict) -> RunOptions:
@@ -208,7 +249,7 @@ def assemble_spec(
     run_id = options.run_id or new_run_id(bench.name, task.id, agent.name)
     if not _RUN_ID_RE.match(run_id):
         raise UsageError(f"run id {run_id!r} is not a valid docker name", "use [A-Za-z0-9_.-]")
-    rd = RunDir(options.out_dir.resolve() / run_id)
+    rd = RunDir(options.run_dir or options.out_dir.resolve() / run_id)
     if rd.root.exists():
         raise UsageError(f"run directory {rd.root} already exists", "pick another run id or --out")
     env_limits = task.spec.environment

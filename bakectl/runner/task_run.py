@@ -21,14 +21,23 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import UTC, datetime
 
 from bakectl import __version__
 from bakectl.engine import containers as ops
 from bakectl.errors import BakectlError
 from bakectl.render.renderer import Renderer
-from bakectl.results.rundir import write_json
+from bakectl.results.records import primary_reward
+from bakectl.results.verdict import VerifierSeen, decide
 from bakectl.runner.gateway_ctl import annotate_fixture
+from bakectl.runner.outcome import (
+    AttemptId,
+    Ran,
+    model_source,
+    now_iso,
+    seen_agent,
+    seen_gateway,
+    write_attempt,
+)
 from bakectl.runner.phases import (
     DryExecutor,
     RunState,
@@ -36,7 +45,6 @@ from bakectl.runner.phases import (
     agent_phase,
     cleanup,
     setup,
-    verdict,
     verifier_phase,
 )
 from bakectl.runner.spec import RunOptions, RunSpec, TaskResult, ensure_images, prepare
@@ -59,7 +67,7 @@ def execute(spec: RunSpec) -> TaskResult:
         if x.echo is not None:
             print(f"bakectl: warning: {w}", file=sys.stderr if o.dry_run else x.echo)
     st = RunState()
-    started_at = datetime.now(UTC)
+    started_at = now_iso()
     t0 = time.monotonic()
     interrupted = False
     with sigterm_interrupts():
@@ -76,10 +84,10 @@ def execute(spec: RunSpec) -> TaskResult:
                 log = spec.dir.gateway / "gateway.log"
                 x(ops.logs(spec.names.gateway), phase="setup", output=log)
         except _Cancelled:
-            st.fail("interrupted")  # a batch's Ctrl-C, seen in this worker thread
+            st.fail("interrupted", "interrupted")  # a batch's Ctrl-C, seen in this worker thread
         except KeyboardInterrupt:
             interrupted = True
-            st.fail("interrupted")
+            st.fail(f"interrupted during {_phase(st)}", "interrupted")
         except BakectlError as exc:
             st.fail(exc.message)
         finally:
@@ -100,29 +108,60 @@ def _check_cancel(o: RunOptions) -> None:
         raise _Cancelled
 
 
+def _phase(st: RunState) -> str:
+    """The phase a run was in, from the phases it finished (for an interrupt's message)."""
+    if "verifier" in st.exit_codes or st.verifier_ran:
+        return "the verifier phase"
+    if st.agent_started:
+        return "the agent phase" if "agent" not in st.exit_codes else "the verifier phase"
+    return "setup"
+
+
 def _finish(
-    spec: RunSpec, st: RunState, x: ops.Executor, started_at: datetime, seconds: float
+    spec: RunSpec, st: RunState, x: ops.Executor, started_at: str, seconds: float
 ) -> TaskResult:
     o = spec.options
-    status, message = verdict(spec, st)
-    if o.dry_run:
-        status, message = "dry-run", ""
-    result = TaskResult(
+    who = AttemptId(
         run_id=spec.run_id,
+        job_id=o.job_id,
         benchmark=spec.benchmark.name,
         task=spec.task.id,
         agent=spec.agent.name,
+        attempt=o.attempt,
+        agent_version=spec.agent.spec.version,
         model=o.model,
-        status=status,
-        reward=st.reward,
-        passed=status == "passed",
-        message=message,
-        run_dir=None if o.dry_run else spec.dir.root,
-        duration_sec=seconds,
     )
     if o.dry_run:
-        return result
-    st.timings["total"] = round(seconds, 3)
+        return TaskResult(
+            who.run_id,
+            who.benchmark,
+            who.task,
+            who.agent,
+            o.model,
+            "dry-run",
+            None,
+            False,
+            "",
+            None,
+            seconds,
+        )
+    gateway = tokens = None
+    if o.gateway is not None and st.agent_started:
+        gateway, tokens = seen_gateway(spec.dir.gateway, st.trace)
+    agent = seen_agent(
+        st.exit_codes.get("agent"), st.agent_timed_out, spec.agent_timeout, spec.dir.agent_output
+    )
+    verifier = None
+    if st.verifier_ran:
+        verifier = VerifierSeen(
+            rewards=st.rewards,
+            reward=primary_reward(st.rewards),
+            problem=st.reward_problem,
+            bad_reward=st.reward_bad,
+            exit_code=st.exit_codes.get("verifier"),
+        )
+    verdict = decide(agent=agent, verifier=verifier, gateway=gateway, fault=st.fault)
+    notes = list(spec.warnings)
     if o.gateway is not None and st.agent_started:
         problem = annotate_fixture(
             o.gateway,
@@ -134,46 +173,38 @@ def _finish(
             agent_version=spec.agent.spec.version,
             data_revision=spec.benchmark.spec.version,
             image_digests={k: v["id"] for k, v in st.digests.items() if k != "snapshot"},
-            reward=st.reward,
+            reward=primary_reward(st.rewards),
             model=o.model,
         )
         if problem:
-            spec.warnings.append(problem)
-    write_json(
-        spec.dir.run_json,
-        {
-            "run_id": spec.run_id,
-            "bakectl_version": __version__,
-            "started_at": started_at.isoformat(timespec="seconds"),
-            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "benchmark": spec.benchmark.name,
-            "task": spec.task.id,
-            "agent": spec.agent.name,
-            "agent_version": spec.agent.spec.version,
-            "data_revision": spec.benchmark.spec.version,
-            "model": o.model,
-            "images": st.digests,
-            "gateway": o.gateway.describe() if o.gateway else None,
-            "limits": {
-                "agent_timeout_sec": spec.agent_timeout,
-                "verifier_timeout_sec": spec.verifier_timeout,
-                "cpus": spec.cpus,
-                "memory_mb": spec.task.spec.environment.memory_mb,
-            },
-            "commands": x.records,
-            "timings": st.timings,
-            "exit_codes": st.exit_codes,
-            "agent_timed_out": st.agent_timed_out,
-            "trace": st.trace.name if st.trace else None,
-            "warnings": spec.warnings,
-            "status": status,
-            "message": message,
+            notes.append(problem)
+    ran = Ran(
+        images=st.digests,
+        commands=x.records,
+        exit_codes=st.exit_codes,
+        timings=st.timings,
+        limits={
+            "agent_timeout_sec": spec.agent_timeout,
+            "verifier_timeout_sec": spec.verifier_timeout,
+            "cpus": spec.cpus,
+            "memory_mb": spec.task.spec.environment.memory_mb,
         },
+        gateway=model_source(o.gateway),
+        notes=notes,
+        started_at=started_at,
     )
-    data = result.to_json()
-    data.pop("run_dir")
-    write_json(spec.dir.result_json, data)
-    return result
+    record = write_attempt(
+        spec.dir.root,
+        who,
+        verdict,
+        ran=ran,
+        rewards=st.rewards,
+        agent=agent,
+        verifier_exit_code=st.exit_codes.get("verifier"),
+        tokens=tokens,
+        seconds=seconds,
+    )
+    return TaskResult.of(record, spec.dir.root)
 
 
 def run_task(

@@ -1,8 +1,9 @@
-"""The batch scheduler without an engine: execute and the image build are faked.
+"""The job scheduler without an engine: execute, the engine check and the image build
+are faked (FakeEngine is a test double for the container runs).
 
-Order, the concurrency cap, retries of transient faults only, isolation of
-failures (a build, an exception inside bakectl, an invalid task), resume and
-cancel.
+Order, the concurrency cap, independent attempts (-k), retries of transient faults only
+(by fault kind), isolation of failures (a build, an exception inside bakectl, an
+invalid task), resume and cancel.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from pathlib import Path
 import pytest
 
 from bakectl.errors import BuildError, UsageError
-from bakectl.results.rundir import write_json
+from bakectl.results.records import Fault, JobRecord, ResultRecord, read_record
+from bakectl.results.verdict import Verdict
 from bakectl.runner import batch
+from bakectl.runner.outcome import AttemptId, write_attempt
 from bakectl.runner.spec import TaskResult
 
 
@@ -47,27 +50,26 @@ class FakeEngine:
                 self.release.wait(10)
             time.sleep(self.seconds.get(task, 0.01))
             plan = self.behaviour.get(task, [("passed", "")])
-            status, message = plan[min(n, len(plan) - 1)]
+            status, kind = plan[min(n, len(plan) - 1)]
             if status == "raise":
-                raise RuntimeError(message)
-            result = TaskResult(
-                run_id=spec.run_id,
-                benchmark=spec.benchmark.name,
-                task=task,
-                agent=spec.agent.name,
-                model=spec.options.model,
-                status=status,
-                reward=1.0 if status == "passed" else 0.0,
-                passed=status == "passed",
-                message=message,
-                run_dir=spec.dir.root,
-                duration_sec=0.01,
+                raise RuntimeError(kind)
+            fault = Fault.of(kind, f"{kind} happened") if kind else None
+            who = AttemptId(
+                spec.run_id,
+                spec.options.job_id,
+                spec.benchmark.name,
+                task,
+                spec.agent.name,
+                spec.options.attempt,
             )
-            data = result.to_json()
-            data.pop("run_dir")
-            write_json(spec.dir.result_json, data)
-            write_json(spec.dir.run_json, {"run_id": spec.run_id, "status": status})
-            return result
+            rewards = {"reward": 1.0 if status == "passed" else 0.0}
+            record = write_attempt(
+                spec.dir.root,
+                who,
+                Verdict(status, fault, fault.message if fault else ""),
+                rewards=rewards,
+            )
+            return TaskResult.of(record, spec.dir.root)
         finally:
             with self.lock:
                 self.live -= 1
@@ -78,7 +80,7 @@ def lab(std, monkeypatch, tmp_path):
     for t in ("3", "4", "5", "6"):
         std.task("arith", t)
     monkeypatch.setattr(batch, "ensure_images", lambda *a, **k: None)
-    monkeypatch.setattr(batch, "image_ids", lambda refs: {r: "sha256:x" for r in refs})
+    monkeypatch.setattr(batch, "check_engine_once", lambda dry_run: None)
     monkeypatch.setattr(batch, "RETRY_DELAY", 0.01)
     engine = FakeEngine()
     monkeypatch.setattr(batch, "execute", engine)
@@ -107,31 +109,51 @@ def test_results_in_input_order_and_at_most_n_at_once(lab):
     assert sorted(seen) == sorted(ids) and seen != ids  # finished out of order
     assert lab.engine.peak == 2
     assert all(r.status == "passed" for r in results)
-    bdir = results[0].run_dir.parents[2]
-    doc = json.loads((bdir / "batch.json").read_text())
-    assert doc["tasks"] == ids and doc["n_concurrent"] == 2 and doc["finished_at"]
-    assert set(doc["provenance"]["image_digests"].values()) == {"sha256:x"}
-    assert (bdir / "summary.json").is_file()
+    jdir = results[0].run_dir.parents[2]
+    job = read_record(jdir / "job.json", JobRecord)
+    assert job.task_ids == ids and job.n_concurrent == 2 and job.owner is not None
+    rec = read_record(results[0].run_dir / "result.json", ResultRecord)
+    assert rec.job_id == job.job_id and rec.attempt == 1 and rec.rewards == {"reward": 1.0}
 
 
-def test_only_transient_faults_are_retried(lab):
+def test_attempts_are_independent_and_all_kept(lab):
+    lab.engine.behaviour = {"1": [("passed", ""), ("failed", ""), ("passed", "")]}
+    results = lab(["1", "2"], attempts=3)
+    assert [(r.task, r.record.attempt) for r in results] == [
+        ("1", 1),
+        ("1", 2),
+        ("1", 3),
+        ("2", 1),
+        ("2", 2),
+        ("2", 3),
+    ]
+    jdir = results[0].run_dir.parents[2]
+    assert attempts(jdir, "1") == ["attempt-1", "attempt-2", "attempt-3"]
+    assert [r.status for r in results[:3]] == ["passed", "failed", "passed"]
+
+
+def test_only_transient_faults_are_retried_by_kind(lab):
     lab.engine.behaviour = {
-        "1": [("error", "the gateway stopped during the run (exited, exit code 137)")] * 5,
-        "2": [("error", "no reward written (verifier exit code 3)")],
-        "3": [
-            ("error", "the agent container could not start: connection reset by peer"),
-            ("passed", ""),
-        ],
-        "4": [("timeout", "the agent timed out after 2 s")],
+        "1": [("error", "network")] * 5,  # transient every time: retried, then kept
+        "2": [("error", "verifier_no_reward")],  # not transient
+        "3": [("error", "engine"), ("passed", "")],
+        "4": [("timeout", "agent_timeout")],
     }
-    results = lab(["1", "2", "3", "4"], attempts=3)
+    results = lab(["1", "2", "3", "4"], retries=2)
     by = {r.task: r for r in results}
-    bdir = results[0].run_dir.parents[2]
-    assert attempts(bdir, "1") == ["attempt-1", "attempt-2", "attempt-3"]
-    assert by["1"].status == "error" and by["1"].run_dir.name == "attempt-3"
-    assert attempts(bdir, "2") == ["attempt-1"]
-    assert attempts(bdir, "3") == ["attempt-1", "attempt-2"] and by["3"].status == "passed"
-    assert attempts(bdir, "4") == ["attempt-1"] and by["4"].status == "timeout"
+    jdir = results[0].run_dir.parents[2]
+    assert attempts(jdir, "1") == ["attempt-1", "attempt-1.try-1", "attempt-1.try-2"]
+    assert by["1"].status == "error" and by["1"].fault.kind == "network"
+    assert attempts(jdir, "2") == ["attempt-1"]
+    assert attempts(jdir, "3") == ["attempt-1", "attempt-1.try-1"] and by["3"].status == "passed"
+    assert attempts(jdir, "4") == ["attempt-1"] and by["4"].status == "timeout"
+    assert lab.engine.calls.count("1") == 3
+
+
+def test_a_transient_message_without_a_transient_kind_is_not_retried(lab):
+    lab.engine.behaviour = {"1": [("error", "internal")]}
+    (res,) = lab(["1"], retries=3)
+    assert res.fault.kind == "internal" and lab.engine.calls == ["1"]
 
 
 def test_an_exception_inside_bakectl_is_that_tasks_error(lab):
@@ -139,8 +161,9 @@ def test_an_exception_inside_bakectl_is_that_tasks_error(lab):
     results = lab(["1", "2", "3"], n_concurrent=2)
     assert [r.status for r in results] == ["passed", "error", "passed"]
     assert results[1].message == "internal error: RuntimeError: boom"
+    assert results[1].fault.kind == "internal"
     d = results[1].run_dir
-    assert json.loads((d / "result.json").read_text())["status"] == "error"
+    assert read_record(d / "result.json", ResultRecord).status == "error"
     assert "RuntimeError: boom" in (d / "internal-error.txt").read_text()
 
 
@@ -168,8 +191,9 @@ def test_a_failed_image_build_fails_only_its_tasks(lab, monkeypatch):
     )
     assert [r.status for r in res] == ["error", "passed", "passed"]
     assert res[0].message == "image build failed: failed to solve: boom"
+    assert res[0].fault.kind == "image_build" and not res[0].fault.transient
     assert "ERROR: failed to solve: boom" in (res[0].run_dir / "build.log").read_text()
-    assert len(calls) == 4  # the whole batch once, then each task on its own
+    assert len(calls) == 4  # the whole job once, then each task on its own
     assert lab.engine.calls.count("bad-env") == 0
 
 
@@ -179,24 +203,39 @@ def test_an_invalid_task_is_recorded_and_the_rest_runs(lab):
     results = lab(["1", "2", "3"])
     assert [r.status for r in results] == ["passed", "invalid", "passed"]
     assert "needs the task's solution" in results[1].message
-    assert json.loads((results[1].run_dir / "run.json").read_text())["status"] == "invalid"
+    assert (results[1].run_dir / "run.json").is_file()
 
 
-def test_resume_reruns_error_tasks_only(lab):
-    lab.engine.behaviour = {"2": [("error", "no reward written")], "3": [("failed", "")]}
+def test_a_model_agent_without_a_model_source_is_refused(lab, tmp_path):
+    lab.std.agent("chat", yaml_text="name: chat\nversion: '1'\nneeds_model: true\n")
+    out = tmp_path / "none"
+    with pytest.raises(UsageError, match="needs a model"):
+        lab(["1"], agent="chat", out_dir=out)
+    assert not out.exists()
+
+
+def test_resume_reruns_error_attempts_only(lab):
+    lab.engine.behaviour = {"2": [("error", "verifier_no_reward")], "3": [("failed", "")]}
     first = lab(["1", "2", "3"])
-    bdir = first[0].run_dir.parents[2]
+    jdir = first[0].run_dir.parents[2]
     lab.engine.behaviour = {}
     lab.engine.calls.clear()
-    again = lab([], resume=bdir)
+    again = lab([], resume=jdir)
     assert lab.engine.calls == ["2"]
     assert [r.status for r in again] == ["passed", "passed", "failed"]
-    assert again[1].run_dir == bdir / "tasks/2/attempt-2"
-    assert again[2].run_dir == bdir / "tasks/3/attempt-1"
-    with pytest.raises(UsageError, match="batch of agent 'oracle', not 'chat'"):
-        lab([], resume=bdir, agent="chat")
-    with pytest.raises(UsageError, match="own task list"):
-        lab(["1"], resume=bdir)
+    assert again[1].run_dir == jdir / "tasks/2/attempt-1"
+    assert attempts(jdir, "2") == ["attempt-1", "attempt-1.try-1"]
+
+
+def test_a_crafted_job_record_cannot_leave_its_directory(lab, tmp_path):
+    first = lab(["1"])
+    jdir = first[0].run_dir.parents[2]
+    doc = json.loads((jdir / "job.json").read_text())
+    doc["task_ids"] = ["../../escape"]
+    (jdir / "job.json").write_text(json.dumps(doc))
+    with pytest.raises(UsageError, match="not a valid id"):
+        lab([], resume=jdir)
+    assert not (tmp_path / "escape").exists() and not (jdir.parent / "escape").exists()
 
 
 def test_cancel_stops_submitting_and_marks_running_tasks_interrupted(lab, monkeypatch):
@@ -218,15 +257,12 @@ def test_cancel_stops_submitting_and_marks_running_tasks_interrupted(lab, monkey
         lab(["1", "2", "3", "4"], n_concurrent=2, cancel=cancel, on_result=on_result)
     res = {r.task: r for r in exc.value.results}
     assert res["1"].status == "passed"
-    assert (res["2"].status, res["2"].message) == ("error", "interrupted")
+    assert res["2"].status == "error" and res["2"].fault.kind == "interrupted"
     assert "2" in lab.engine.calls and "4" not in lab.engine.calls
     assert killed and any(rid.endswith("-2-a1") for rid in killed[0])
-    bdir = exc.value.batch_dir
-    assert json.loads((bdir / "tasks/2/attempt-1/result.json").read_text())["message"] == (
-        "interrupted"
-    )
-    assert json.loads((bdir / "batch.json").read_text())["finished_at"]
-    assert (bdir / "summary.json").is_file()
+    jdir = exc.value.batch_dir
+    rec = read_record(jdir / "tasks/2/attempt-1/result.json", ResultRecord)
+    assert rec.fault.kind == "interrupted"
 
 
 def test_bad_input_writes_nothing(lab, tmp_path):
@@ -235,34 +271,10 @@ def test_bad_input_writes_nothing(lab, tmp_path):
         lab(["1", "9"], out_dir=out)
     with pytest.raises(UsageError, match="-n 0"):
         lab(["1"], out_dir=out, n_concurrent=0)
-    with pytest.raises(UsageError, match="-k 0"):
+    with pytest.raises(UsageError, match="--attempts 0"):
         lab(["1"], out_dir=out, attempts=0)
-    with pytest.raises(UsageError, match="not a batch run"):
+    with pytest.raises(UsageError, match="--retries -1"):
+        lab(["1"], out_dir=out, retries=-1)
+    with pytest.raises(UsageError, match="not a bakectl job"):
         lab([], resume=tmp_path)
     assert not out.exists()
-
-
-def test_task_lists(std, tmp_path):
-    from bakectl.cli.common import setup
-
-    cat = setup().catalog
-    f = tmp_path / "ids.txt"
-    f.write_text("# a comment\n2\n\n1  # trailing\n")
-    assert batch.resolve_task_ids(cat, "arith", f"@{f}") == ["2", "1"]
-    assert batch.resolve_task_ids(cat, "arith", "all") == ["1", "2"]
-    assert batch.resolve_task_ids(cat, "arith", " 2 , 1 ") == ["2", "1"]
-    with pytest.raises(UsageError, match="no such file"):
-        batch.resolve_task_ids(cat, "arith", "@nope.txt")
-
-
-def test_transient_classification():
-    assert batch.is_transient("error", "the gateway stopped during the run (exited, 137)")
-    assert batch.is_transient(
-        "error",
-        "agent container could not start: Cannot connect to the "
-        "Docker daemon at unix:///var/run/docker.sock",
-    )
-    assert not batch.is_transient("error", "no reward written")
-    assert not batch.is_transient("error", "image build failed: connection reset by peer x")
-    assert not batch.is_transient("error", "interrupted")
-    assert not batch.is_transient("timeout", "the gateway stopped during the run")

@@ -12,6 +12,7 @@ import pytest
 
 from bakectl.bundle import core as b
 from bakectl.errors import UsageError
+from bakectl.results.records import TaskSource
 from bakectl.results.score import task_runs
 from bakectl.runner.local import LOCAL_ENV, PLACEHOLDER_KEY, command_env, run_command
 from tests.support.polling import process_alive
@@ -203,6 +204,17 @@ def _run(d: Path, task: str, status: str = "passed") -> Path:
     return d
 
 
+def _job(d: Path, task: str) -> Path:
+    from bakectl.results.records import write_record
+    from bakectl.runner.job import job_record
+
+    d.mkdir(parents=True)
+    src = TaskSource(benchmark="arith")
+    write_record(d / "job.json", job_record(job_id=d.name, source=src, task_ids=[task], agent="x"))
+    _run(d / "tasks" / task / "attempt-1", task)
+    return d
+
+
 def test_task_runs_of_a_batch_take_each_tasks_last_attempt(tmp_path):
     batch = tmp_path / "batch"
     batch.mkdir()
@@ -308,11 +320,12 @@ def test_background_children_do_not_outlive_a_finished_command(tmp_path):
         (["run", "--bundle", "{tmp}/notbundle", "--agent-cmd", "true"], "exclude each other"),
         (["run", "arith", "-t", "1", "--agent", "chat", "--agent-cmd", "x"], "exclude each other"),
         (["run", "arith", "--agent-cmd", "x"], "needs a benchmark and --task-id"),
-        (["run", "arith", "-t", "1", "--agent-cmd", "x", "--tasks", "all"], "batch flag"),
+        (["run", "arith", "-t", "1", "--agent-cmd", "x", "--tasks", "all"], "does not apply"),
+        (["run", "arith", "-t", "1", "--agent-cmd", "x", "-k", "2"], "does not apply"),
         (["run", "arith", "-t", "1", "--agent-cmd", "x", "--timeout", "0"], "must be above 0"),
         (["bundle", "{tmp}/fakerun", "-o", "{tmp}/notbundle"], "not empty and not a bundle"),
         (["bundle", "arith", "-o", "{tmp}/b"], "pass --agent"),
-        (["bundle", "{tmp}/notbundle", "-o", "{tmp}/b"], "is not a run, a batch or a bundle"),
+        (["bundle", "{tmp}/notbundle", "-o", "{tmp}/b"], "is not a job or a bundle"),
         (["bundle", "{tmp}/fakerun", "--agent", "chat", "-o", "{tmp}/b"], "before a run"),
         (["score", "{tmp}/notbundle"], "not a run directory"),
     ],
@@ -320,7 +333,7 @@ def test_background_children_do_not_outlive_a_finished_command(tmp_path):
 def test_bad_input_is_a_usage_error(std, run_cli, tmp_path, fake_docker, args, needle):
     (tmp_path / "notbundle").mkdir()
     (tmp_path / "notbundle" / "x.txt").write_text("x")
-    _run(tmp_path / "fakerun", "1")
+    _job(tmp_path / "fakerun", "1")
     res = run_cli(*[a.format(tmp=tmp_path) for a in args])
     assert res.returncode == 2, (res.stdout, res.stderr)
     assert "Traceback" not in res.stderr
