@@ -297,3 +297,38 @@ def write_page(jobs: list[Job], out: Path) -> Path:
     except OSError as exc:
         raise BakectlError(f"could not write {out}: {exc.strerror}", "check the path") from None
     return out
+
+
+# -- bakectl view's listing -------------------------------------------------------------------
+
+
+def render_listing(root: Path, jobs: list[Job]) -> str:
+    """The jobs under ROOT, newest first, each a link to its page; tick several to compare."""
+    from bakectl.results.page_assets import CSS
+
+    rows = []
+    for job in sorted(jobs, key=lambda j: j.record.created_at, reverse=True):
+        s = summarize(job)
+        name = _esc(job.dir.name)
+        rate = "-" if s.pass_rate is None else f"{s.pass_rate:.3f}"
+        rows.append(
+            f"<tr><td><input type=checkbox name=job value='{name}'></td>"
+            f"<td><a href='jobs/{name}/'>{name}</a></td><td>{_esc(job_label(s))}</td>"
+            f"<td class=num>{s.n_tasks}</td><td class=num>{s.attempts}</td>"
+            f"<td class=num>{rate}</td><td class=num>{s.errored}</td>"
+            f"<td class=num>{s.missing}</td><td>{_esc(job.record.created_at)}</td></tr>"
+        )
+    body = "".join(rows) or "<tr><td colspan=9 class=note>no jobs yet</td></tr>"
+    return (
+        "<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
+        f"<title>bakectl jobs · {_esc(str(root))}</title><style>{CSS}</style></head><body>"
+        f"<header><h1>Jobs under {_esc(str(root))}</h1>"
+        "<div class=sub>bakectl view: each job's page is read from its records when opened"
+        "</div></header><main><form action=compare method=get>"
+        "<h2>Jobs</h2><table id=jobs><thead><tr><th></th><th>job</th><th>what</th>"
+        "<th class=num>tasks</th><th class=num>attempts</th><th class=num>pass rate</th>"
+        "<th class=num>errored</th><th class=num>missing</th><th>created</th></tr></thead>"
+        f"<tbody>{body}</tbody></table>"
+        "<p><button type=submit>compare the ticked jobs side by side</button></p>"
+        "</form></main></body></html>\n"
+    )
