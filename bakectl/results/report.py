@@ -280,7 +280,7 @@ def summarize(job: Job) -> SummaryRecord:
         job_id=rec.job_id,
         benchmark=rec.source.benchmark,
         agent=rec.agent,
-        model=rec.model,
+        model=rec.model or (first.model if first else None),  # a replay's model: its fixture's
         n_tasks=len(job.attempts),
         attempts=k,
         counts=counts,

@@ -446,7 +446,8 @@ def rescore_run(catalog, run_dir: Path, *, echo: TextIO | None = sys.stderr) -> 
             verifier_exit_code=v.exit_code,
             agent_stderr_tail=old.agent_stderr_tail if old else "",
             tokens=old.tokens if old else Tokens(),
-            timings={"verifier": v.seconds, "total": v.seconds},
+            # What the attempt cost stays its own; the re-score's time is beside it.
+            timings={**(old.timings if old else {}), "rescore": v.seconds},
             started_at=started_at.isoformat(timespec="seconds"),
             finished_at=finished.isoformat(timespec="seconds"),
             rescored_at=finished.isoformat(timespec="seconds"),
