@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -29,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _util import BAKECTL, REPO, median_of
+from _util import BAKECTL, REPO, timed
 
 sys.path.insert(0, str(REPO))
 
@@ -126,6 +127,21 @@ def _render_ms(page: Path) -> float | None:
     return statistics.median(times) * 1000
 
 
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def measure(argv: list[str], runs: int, env: dict[str, str]) -> tuple[float, float]:
+    """(median wall time, median cpu time: user + sys of the command)."""
+    walls, cpus = [], []
+    for _ in range(runs):
+        before = _cpu()
+        walls.append(timed(argv, env))
+        cpus.append(_cpu() - before)
+    return statistics.median(walls), statistics.median(cpus)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", type=int, default=10_000)
@@ -170,13 +186,13 @@ def main() -> None:
         ),
     ]
     floor = None
-    print(f"{a.tasks} tasks, median of {a.runs} runs (wall time of the whole command)")
+    print(f"{a.tasks} tasks, median of {a.runs} runs of the whole command")
+    print(f"  {'':26} {'wall':>8}  {'cpu':>8}  cpu / python's")
     for name, argv in rows:
-        med, worst = median_of(argv, a.runs, env)
-        floor = floor or med
-        print(
-            f"  {name:<26} {med * 1000:7.0f} ms  (max {worst * 1000:.0f} ms, {med / floor:4.1f}x python)"
-        )
+        wall, cpu = measure(argv, a.runs, env)
+        floor = floor or cpu
+        print(f"  {name:<26} {wall * 1000:6.0f} ms  {cpu * 1000:6.0f} ms  {cpu / floor:5.1f}x")
+    print(f"  (load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus)")
     print(f"  page size                  {page.stat().st_size / 1e6:7.1f} MB")
     ms = _render_ms(page)
     if ms is None:

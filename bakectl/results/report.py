@@ -42,6 +42,7 @@ from bakectl.results.records import (
     SummaryRecord,
     TaskSummary,
     Tokens,
+    parse_record,
     pass_at_k,
     read_record,
     write_record,
@@ -113,7 +114,7 @@ class Attempt:
     k: int
     dir: str  # the attempt-<k>/ directory
     result: ResultRecord | None  # None: no result yet
-    result_path: Path | None = None
+    result_path: str | None = None
     rescored: bool = False
 
 
@@ -130,8 +131,8 @@ def _rescore_key(name: str) -> tuple[str, int]:
     return stamp, int(n) if n.isdigit() else 1
 
 
-def newest_result(attempt_dir: Path | str) -> tuple[Path | None, bool]:
-    """(the result.json that counts, whether it is a re-score's)."""
+def newest_result(attempt_dir: Path | str) -> tuple[str | None, bool]:
+    """(the path of the result.json that counts, whether it is a re-score's)."""
     d = os.fspath(attempt_dir)
     try:
         names = os.listdir(d)
@@ -141,24 +142,21 @@ def newest_result(attempt_dir: Path | str) -> tuple[Path | None, bool]:
     for name in sorted(rescores, key=_rescore_key, reverse=True):
         path = os.path.join(d, name, "result.json")
         if os.path.isfile(path):
-            return Path(path), True
+            return path, True
     if "result.json" in names:
-        return Path(d, "result.json"), False
+        return os.path.join(d, "result.json"), False
     return None, False
 
 
-def _attempt_dirs(task_dir: str) -> list[tuple[int, str]]:
-    """(k, path) of attempt-<k>/, in numeric order. Names alone (no stat per entry): the
-    runner makes nothing else named attempt-<k>, and a report lists 10,000 of these."""
+def read_result(path: str) -> ResultRecord:
+    """read_record for the 10,000 results of a job: the same parser (parse_record), with
+    the path kept a string (a Path per file costs as much as validating it)."""
     try:
-        names = os.listdir(task_dir)
-    except OSError:
-        return []
-    found = []
-    for name in names:
-        if name.startswith("attempt-") and name[8:].isdigit():
-            found.append((int(name[8:]), os.path.join(task_dir, name)))
-    return sorted(found)
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}", "check the path") from None
+    return parse_record(raw, ResultRecord, path)
 
 
 def load_job(job_dir: Path) -> Job:
@@ -169,13 +167,27 @@ def load_job(job_dir: Path) -> Job:
     job = Job(job_dir, record)
     tasks_dir = os.path.join(job_dir, "tasks")
     for task in dict.fromkeys(record.task_ids):
+        check_task_id(task, job_dir)
         found = []
-        for k, d in _attempt_dirs(os.path.join(tasks_dir, task)):
+        # attempt-1..attempt-<attempts> (attempt-<k>.try-<r>/ are earlier tries, not counted)
+        for k in range(1, max(record.attempts, 1) + 1):
+            d = os.path.join(tasks_dir, task, f"attempt-{k}")
             path, rescored = newest_result(d)
-            result = read_record(path, ResultRecord) if path is not None else None
+            if path is None and not os.path.isdir(d):
+                continue  # not started
+            result = read_result(path) if path is not None else None
             found.append(Attempt(k, d, result, path, rescored))
         job.attempts[task] = found
     return job
+
+
+def check_task_id(task: str, job_dir: Path) -> None:
+    """A job.json may be hand-edited: a task id never walks out of the job's directory."""
+    if not task or task in (".", "..") or "/" in task or "\\" in task or "\0" in task:
+        raise UsageError(
+            f"{job_dir / JOB_FILE}: task id {task!r} is not a directory name",
+            "the file is damaged or hand-edited; rerun what wrote it",
+        )
 
 
 # -- the summary ------------------------------------------------------------------------------
@@ -191,15 +203,14 @@ def _seconds(r: ResultRecord) -> float:
     return sum(r.timings.values())
 
 
-def _tokens() -> Tokens:
-    return Tokens.model_construct(input=0, output=0, cached=0, requests=0)
-
-
-def _add(total: Tokens, t: Tokens) -> None:
-    total.input += t.input
-    total.output += t.output
-    total.cached += t.cached
-    total.requests += t.requests
+def _sum_tokens(all_tokens: list[Tokens]) -> Tokens:
+    tin = tout = cached = requests = 0
+    for t in all_tokens:
+        tin += t.input
+        tout += t.output
+        cached += t.cached
+        requests += t.requests
+    return Tokens.model_construct(input=tin, output=tout, cached=cached, requests=requests)
 
 
 def _scored_reward(r: ResultRecord) -> float:
@@ -212,9 +223,7 @@ def summarize_task(task: str, attempts: list[Attempt], k: int) -> TaskSummary:
     n, c = len(scored), sum(r.status == "passed" for r in scored)
     at_k = {str(j): round(pass_at_k(n, c, j), 6) for j in dict.fromkeys((1, k)) if 0 < j <= n}
     metrics: dict[str, list[float]] = {}
-    tokens = _tokens()
-    for r in results:
-        _add(tokens, r.tokens)
+    tokens = results[0].tokens if len(results) == 1 else _sum_tokens([r.tokens for r in results])
     for r in scored:
         for name, v in r.rewards.items():
             metrics.setdefault(name, []).append(v)
@@ -240,7 +249,7 @@ def summarize(job: Job) -> SummaryRecord:
     k = max(rec.attempts, 1)
     counts: dict[str, int] = {}
     faults: dict[str, int] = {}
-    tokens = _tokens()
+    all_tokens: list[Tokens] = []
     rewards: list[float] = []
     metrics: dict[str, list[float]] = {}
     seconds = 0.0
@@ -256,7 +265,7 @@ def summarize(job: Job) -> SummaryRecord:
             counts[r.status] = counts.get(r.status, 0) + 1
             if r.fault is not None:
                 faults[r.fault.kind] = faults.get(r.fault.kind, 0) + 1
-            _add(tokens, r.tokens)
+            all_tokens.append(r.tokens)
             seconds += _seconds(r)
             if r.status in ERRORED:
                 errored += 1
@@ -292,7 +301,7 @@ def summarize(job: Job) -> SummaryRecord:
         errored=errored,
         missing=missing,
         faults=dict(sorted(faults.items(), key=lambda kv: -kv[1])),
-        tokens=tokens,
+        tokens=_sum_tokens(all_tokens),
         seconds=round(seconds, 3),
         tasks=rows,
         provenance={
