@@ -23,7 +23,9 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 #summary td.num{min-width:90px}
 .st{font-weight:600}.st-passed{color:var(--pass)}.st-failed{color:var(--fail)}
 .st-error{color:var(--err)}.st-timeout{color:var(--tmo)}.st-invalid,.st-missing{color:var(--inv)}
-.fault{color:var(--mute);max-width:420px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.fault{color:var(--mute);display:inline-block;max-width:420px;overflow:hidden;text-overflow:ellipsis;
+white-space:nowrap;vertical-align:bottom}
+.job-detail{max-width:calc(100vw - 90px)}.kv dd{overflow-wrap:anywhere}
 .controls{display:flex;gap:12px;align-items:center;margin:10px 0;flex-wrap:wrap}
 .controls input{padding:4px 8px;min-width:260px}.controls select{padding:4px}
 button.task{background:none;border:0;padding:0;color:#175cd3;cursor:pointer;font:inherit;text-decoration:underline}
@@ -103,7 +105,7 @@ JS = r"""
       return "<th class=num>" + esc((multi ? "#" + (i + 1) + " " : "") + j.name) + "</th>"; }).join("") + "</tr>";
     var metrics = [];
     J.forEach(function (j) { Object.keys(j.summary.metrics).forEach(function (m) {
-      if (metrics.indexOf(m) < 0) metrics.push(m); }); });
+      if (m !== "reward" && metrics.indexOf(m) < 0) metrics.push(m); }); });  // "reward": the mean reward line
     var lines = [
       ["what", function (s, j) { return j.label; }],
       ["tasks", function (s) { return int(s.n_tasks) + " × " + s.attempts; }],
