@@ -287,7 +287,9 @@ def _embedded_details(jobs: list[Job], rows: list) -> list[str]:
 
 
 def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    from html import escape
+
+    return escape(text, quote=True)
 
 
 def write_page(jobs: list[Job], out: Path) -> Path:
@@ -304,16 +306,19 @@ def write_page(jobs: list[Job], out: Path) -> Path:
 
 def render_listing(root: Path, jobs: list[Job]) -> str:
     """The jobs under ROOT, newest first, each a link to its page; tick several to compare."""
+    from urllib.parse import quote
+
     from bakectl.results.page_assets import CSS
 
     rows = []
     for job in sorted(jobs, key=lambda j: j.record.created_at, reverse=True):
         s = summarize(job)
         name = _esc(job.dir.name)
+        href = _esc(quote(job.dir.name))
         rate = "-" if s.pass_rate is None else f"{s.pass_rate:.3f}"
         rows.append(
-            f"<tr><td><input type=checkbox name=job value='{name}'></td>"
-            f"<td><a href='jobs/{name}/'>{name}</a></td><td>{_esc(job_label(s))}</td>"
+            f'<tr><td><input type=checkbox name=job value="{name}"></td>'
+            f'<td><a href="jobs/{href}/">{name}</a></td><td>{_esc(job_label(s))}</td>'
             f"<td class=num>{s.n_tasks}</td><td class=num>{s.attempts}</td>"
             f"<td class=num>{rate}</td><td class=num>{s.errored}</td>"
             f"<td class=num>{s.missing}</td><td>{_esc(job.record.created_at)}</td></tr>"
