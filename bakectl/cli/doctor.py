@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from bakectl.cli.common import Registry
 
@@ -20,7 +24,12 @@ def _cmd(argv: list[str]) -> tuple[bool, str]:
     return res.returncode == 0, out[0] if out else ""
 
 
-def doctor(registry: Registry = None) -> None:
+def doctor(
+    registry: Registry = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Machine-readable JSON on stdout (nothing else there).")
+    ] = False,
+) -> None:
     """Check the engine, buildx, the builder, podman, base images and the registry."""
     import urllib.request
 
@@ -86,12 +95,20 @@ def doctor(registry: Registry = None) -> None:
                     "check the address; start one on loopback with docker-registry",
                 )
             )
-    failed = 0
+    failed = sum(not ok for _, ok, _, _ in checks)
+    if as_json:
+        rows = [
+            {"name": name, "ok": ok, "detail": detail, "fix": "" if ok else fix}
+            for name, ok, detail, fix in checks
+        ]
+        print(json.dumps({"ok": not failed, "checks": rows}, indent=2))
+        if failed:
+            raise SystemExit(1)
+        return
     for name, ok, detail, fix in checks:
         mark = "ok  " if ok else "FAIL"
         print(f"{mark} {name:<28} {detail}")
         if not ok:
-            failed += 1
             print(f"     fix: {fix}")
     if failed:
         raise SystemExit(1)

@@ -10,11 +10,34 @@ from bakectl.cli.common import Registry, setup
 
 app = typer.Typer(help="List catalog entries and built images.", no_args_is_help=True)
 
+Json = Annotated[
+    bool, typer.Option("--json", help="Machine-readable JSON on stdout (nothing else there).")
+]
+
+
+def print_json(data: object) -> None:
+    import json
+
+    print(json.dumps(data, indent=2))
+
 
 @app.command("benchmarks")
-def list_benchmarks() -> None:
+def list_benchmarks(as_json: Json = False) -> None:
     """Benchmarks in the catalog."""
     r = setup()
+    if as_json:
+        rows = []
+        for name in r.catalog.benchmark_names():
+            b = r.catalog.benchmark(name)
+            rows.append(
+                {
+                    "name": name,
+                    "environment": b.spec.environment,
+                    "tasks": len(r.catalog.task_ids(name)),
+                    "description": b.spec.description,
+                }
+            )
+        return print_json(rows)
     for name in r.catalog.benchmark_names():
         b = r.catalog.benchmark(name)
         n = len(r.catalog.task_ids(name))
@@ -22,18 +45,40 @@ def list_benchmarks() -> None:
 
 
 @app.command("agents")
-def list_agents() -> None:
+def list_agents(as_json: Json = False) -> None:
     """Agents in the catalog."""
     r = setup()
+    if as_json:
+        agents = [r.catalog.agent(n) for n in r.catalog.agent_names()]
+        return print_json(
+            [
+                {"name": n, "version": a.spec.version, "description": a.spec.description}
+                for n, a in zip(r.catalog.agent_names(), agents, strict=True)
+            ]
+        )
     for name in r.catalog.agent_names():
         a = r.catalog.agent(name)
         print(f"{name:<16} {a.spec.version:<8} {a.spec.description}")
 
 
 @app.command("tasks")
-def list_tasks(benchmark: Annotated[str, typer.Argument(help="Benchmark id.")]) -> None:
+def list_tasks(
+    benchmark: Annotated[str, typer.Argument(help="Benchmark id.")], as_json: Json = False
+) -> None:
     """Tasks of one benchmark."""
     r = setup()
+    if as_json:
+        rows = []
+        for tid in r.catalog.task_ids(benchmark):
+            spec = r.catalog.task(benchmark, tid).spec
+            rows.append(
+                {
+                    "id": tid,
+                    "agent_timeout_sec": spec.agent.timeout_sec,
+                    "verifier_timeout_sec": spec.verifier.timeout_sec,
+                }
+            )
+        return print_json(rows)
     for tid in r.catalog.task_ids(benchmark):
         t = r.catalog.task(benchmark, tid)
         print(
@@ -43,7 +88,7 @@ def list_tasks(benchmark: Annotated[str, typer.Argument(help="Benchmark id.")]) 
 
 
 @app.command("images")
-def list_images(registry: Registry = None) -> None:
+def list_images(registry: Registry = None, as_json: Json = False) -> None:
     """Images bakectl built, from docker's store (by their bakectl labels)."""
     from bakectl.engine.docker import labelled_images
 
@@ -51,23 +96,38 @@ def list_images(registry: Registry = None) -> None:
         "dev.bakectl.kind", "{{.Repository}}:{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     )
     prefix = (registry.rstrip("/") + "/") if registry else ""
-    for line in sorted(lines):
-        if line.startswith(prefix):
-            print(line)
+    mine = [line for line in sorted(lines) if line.startswith(prefix)]
+    if as_json:
+        keys = ("ref", "id", "created", "size")
+        return print_json([dict(zip(keys, line.split("\t"), strict=False)) for line in mine])
+    for line in mine:
+        print(line)
 
 
-def validate() -> None:
+def validate(as_json: Json = False) -> None:
     """Load and check every descriptor in the catalog."""
     from bakectl.errors import UsageError
 
     r = setup()
     count, errors = r.catalog.validate_all()
+    if as_json:
+        print_json(
+            {
+                "ok": not errors,
+                "entries": count,
+                "benchmarks": len(r.catalog.benchmark_names()),
+                "agents": len(r.catalog.agent_names()),
+                "errors": [{"message": e.message, "hint": e.hint} for e in errors],
+            }
+        )
     for e in errors:
         typer.echo(f"error: {e.message}", err=True)
     if errors:
         raise UsageError(
             f"{len(errors)} of {count} catalog entries are invalid (listed above)", errors[0].hint
         )
+    if as_json:
+        return
     print(
         f"ok: {count} entries valid ({len(r.catalog.benchmark_names())} benchmarks, "
         f"{len(r.catalog.agent_names())} agents)"

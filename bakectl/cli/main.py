@@ -11,6 +11,7 @@ from bakectl.cli import build, doctor, fixtures, gateway, images, inspect, push
 from bakectl.cli import bundle as bundle_cli
 from bakectl.cli import report as report_cli
 from bakectl.cli import run as run_cli
+from bakectl.cli import view as view_cli
 
 app = typer.Typer(
     name="bakectl",
@@ -34,6 +35,7 @@ app.command("score")(bundle_cli.score)
 app.command("bundle")(bundle_cli.bundle)
 app.command("report")(report_cli.report)
 app.command("gate")(report_cli.gate)
+app.command("view")(view_cli.view)
 
 
 @app.command("version")

@@ -36,8 +36,11 @@ from bakectl.results.report import (
 
 MAX_EXCHANGES = 40  # per attempt
 MAX_TEXT = 1500  # characters of one message or response shown
+MAX_EXCHANGE_TEXT = 24_000  # characters of one attempt's exchanges (then: "N more")
 MAX_LOG = 6000  # characters of a log's tail
-DETAIL_BUDGET = 24 << 20  # characters of details embedded in one page
+DETAIL_BUDGET = 8 << 20  # characters of details embedded in one page
+# Whose details are embedded first when the page's budget runs out: the tasks to look at.
+DETAIL_ORDER = {"error": 0, "invalid": 1, "timeout": 2, "failed": 3}
 LOGS = ("agent/container.log", "verifier/container.log", "gateway/gateway.log")
 
 
@@ -120,7 +123,7 @@ def exchanges(trace: Path) -> tuple[list[dict], int]:
     """(the first MAX_EXCHANGES exchanges of a trace.jsonl, how many it holds). Each shows
     the messages new since the previous request (agents resend the whole conversation)."""
     shown: list[dict] = []
-    total = seen = 0
+    total = seen = size = 0
     try:
         fh = open(trace, encoding="utf-8", errors="replace")
     except OSError:
@@ -136,7 +139,7 @@ def exchanges(trace: Path) -> tuple[list[dict], int]:
             if not isinstance(ex, dict) or "request" not in ex:
                 continue  # the fixture's header line
             total += 1
-            if len(shown) >= MAX_EXCHANGES:
+            if len(shown) >= MAX_EXCHANGES or size >= MAX_EXCHANGE_TEXT:
                 continue
             req = ex.get("request") if isinstance(ex.get("request"), dict) else {}
             msgs = _request_messages(req)
@@ -152,12 +155,13 @@ def exchanges(trace: Path) -> tuple[list[dict], int]:
                     "response": _response_messages(ex.get("response")),
                 }
             )
+            size += sum(len(m["text"]) for m in shown[-1]["request"] + shown[-1]["response"])
     return shown, total
 
 
 def attempt_detail(a: Attempt) -> dict[str, Any]:
     r = a.result
-    out: dict[str, Any] = {"k": a.k, "dir": str(a.dir), "rescored": a.rescored}
+    out: dict[str, Any] = {"k": a.k, "dir": a.dir, "rescored": a.rescored}
     if r is not None:
         out["result"] = r.model_dump(
             mode="json",
@@ -177,9 +181,9 @@ def attempt_detail(a: Attempt) -> dict[str, Any]:
                 "rescored_at",
             },
         )
-    shown, total = exchanges(a.dir / "trace.jsonl")
+    shown, total = exchanges(Path(a.dir, "trace.jsonl"))
     out["exchanges"], out["n_exchanges"] = shown, total
-    out["logs"] = {name: t for name in LOGS if (t := _tail(a.dir / name)) is not None}
+    out["logs"] = {name: t for name in LOGS if (t := _tail(Path(a.dir, name))) is not None}
     return out
 
 
@@ -256,24 +260,36 @@ def render_page(jobs: list[Job], *, detail_url: str | None = None, title: str | 
         f'<script type="application/json" id=bakectl-data>{_json_in_html(data)}</script>',
     ]
     if detail_url is None:
-        budget = DETAIL_BUDGET
-        for ji, job in enumerate(jobs):
-            for ti, (task, cells) in enumerate(rows):
-                if cells[ji] is None:
-                    continue
-                if budget <= 0:
-                    detail: dict[str, Any] = {"task": task, "left_out": True}
-                else:
-                    detail = task_detail(job, task)
-                text = _json_in_html(detail)
-                budget -= len(text)
-                parts.append(f'<script type="application/json" id=d-{ji}-{ti}>{text}</script>')
+        parts += _embedded_details(jobs, rows)
     parts.append(f"<script>{JS}</script></body></html>\n")
     return "".join(parts)
 
 
+def _embedded_details(jobs: list[Job], rows: list) -> list[str]:
+    """Each task's details as its own <script type="application/json" id=d-<job>-<row>>,
+    the tasks to look at first (errors, then failures); past DETAIL_BUDGET, a stub."""
+    todo = [
+        (DETAIL_ORDER.get(cells[ji].status or MISSING, 9), ji, ti, task)
+        for ji in range(len(jobs))
+        for ti, (task, cells) in enumerate(rows)
+        if cells[ji] is not None
+    ]
+    todo.sort()
+    budget, out = DETAIL_BUDGET, []
+    for _, ji, ti, task in todo:
+        if budget > 0:
+            text = _json_in_html(task_detail(jobs[ji], task))
+            budget -= len(text)
+        else:
+            text = _json_in_html({"task": task, "left_out": True})
+        out.append(f'<script type="application/json" id=d-{ji}-{ti}>{text}</script>')
+    return out
+
+
 def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    from html import escape
+
+    return escape(text, quote=True)
 
 
 def write_page(jobs: list[Job], out: Path) -> Path:
@@ -283,3 +299,41 @@ def write_page(jobs: list[Job], out: Path) -> Path:
     except OSError as exc:
         raise BakectlError(f"could not write {out}: {exc.strerror}", "check the path") from None
     return out
+
+
+# -- bakectl view's listing -------------------------------------------------------------------
+
+
+def render_listing(root: Path, jobs: list[Job]) -> str:
+    """The jobs under ROOT, newest first, each a link to its page; tick several to compare."""
+    from urllib.parse import quote
+
+    from bakectl.results.page_assets import CSS
+
+    rows = []
+    for job in sorted(jobs, key=lambda j: j.record.created_at, reverse=True):
+        s = summarize(job)
+        name = _esc(job.dir.name)
+        href = _esc(quote(job.dir.name))
+        rate = "-" if s.pass_rate is None else f"{s.pass_rate:.3f}"
+        rows.append(
+            f'<tr><td><input type=checkbox name=job value="{name}"></td>'
+            f'<td><a href="jobs/{href}/">{name}</a></td><td>{_esc(job_label(s))}</td>'
+            f"<td class=num>{s.n_tasks}</td><td class=num>{s.attempts}</td>"
+            f"<td class=num>{rate}</td><td class=num>{s.errored}</td>"
+            f"<td class=num>{s.missing}</td><td>{_esc(job.record.created_at)}</td></tr>"
+        )
+    body = "".join(rows) or "<tr><td colspan=9 class=note>no jobs yet</td></tr>"
+    return (
+        "<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
+        f"<title>bakectl jobs · {_esc(str(root))}</title><style>{CSS}</style></head><body>"
+        f"<header><h1>Jobs under {_esc(str(root))}</h1>"
+        "<div class=sub>bakectl view: each job's page is read from its records when opened"
+        "</div></header><main><form action=compare method=get>"
+        "<h2>Jobs</h2><table id=jobs><thead><tr><th></th><th>job</th><th>what</th>"
+        "<th class=num>tasks</th><th class=num>attempts</th><th class=num>pass rate</th>"
+        "<th class=num>errored</th><th class=num>missing</th><th>created</th></tr></thead>"
+        f"<tbody>{body}</tbody></table>"
+        "<p><button type=submit>compare the ticked jobs side by side</button></p>"
+        "</form></main></body></html>\n"
+    )

@@ -23,7 +23,9 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 #summary td.num{min-width:90px}
 .st{font-weight:600}.st-passed{color:var(--pass)}.st-failed{color:var(--fail)}
 .st-error{color:var(--err)}.st-timeout{color:var(--tmo)}.st-invalid,.st-missing{color:var(--inv)}
-.fault{color:var(--mute);max-width:420px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.fault{color:var(--mute);display:inline-block;max-width:420px;overflow:hidden;text-overflow:ellipsis;
+white-space:nowrap;vertical-align:bottom}
+.job-detail{max-width:calc(100vw - 90px)}.kv dd{overflow-wrap:anywhere}
 .controls{display:flex;gap:12px;align-items:center;margin:10px 0;flex-wrap:wrap}
 .controls input{padding:4px 8px;min-width:260px}.controls select{padding:4px}
 button.task{background:none;border:0;padding:0;color:#175cd3;cursor:pointer;font:inherit;text-decoration:underline}
@@ -45,7 +47,8 @@ JS = r"""
   var D = JSON.parse(document.getElementById("bakectl-data").textContent);
   var J = D.jobs, multi = J.length > 1;
   var S = 0, R = 1, RW = 2, SEC = 3, TIN = 4, TOUT = 5, FK = 6, FM = 7, ATT = 8, RES = 9, PK = 10;
-  var state = { col: null, dir: 1, status: "", text: "" };
+  var PAGE = 500;  // rows drawn at once; "show more" draws the next ones
+  var state = { col: null, dir: 1, status: "", text: "", limit: PAGE };
   var cache = {};
 
   function esc(s) {
@@ -102,7 +105,7 @@ JS = r"""
       return "<th class=num>" + esc((multi ? "#" + (i + 1) + " " : "") + j.name) + "</th>"; }).join("") + "</tr>";
     var metrics = [];
     J.forEach(function (j) { Object.keys(j.summary.metrics).forEach(function (m) {
-      if (metrics.indexOf(m) < 0) metrics.push(m); }); });
+      if (m !== "reward" && metrics.indexOf(m) < 0) metrics.push(m); }); });  // "reward": the mean reward line
     var lines = [
       ["what", function (s, j) { return j.label; }],
       ["tasks", function (s) { return int(s.n_tasks) + " × " + s.attempts; }],
@@ -161,10 +164,12 @@ JS = r"""
     }
     return idx;
   }
-  function renderRows() {
+  function renderRows(keepLimit) {
+    if (!keepLimit) state.limit = PAGE;
     var idx = order();
-    var html = new Array(idx.length);
-    for (var n = 0; n < idx.length; n++) {
+    var upto = Math.min(idx.length, state.limit);
+    var html = new Array(upto);
+    for (var n = 0; n < upto; n++) {
       var i = idx[n], r = rows[i], cells = "";
       for (var c = 0; c < cols.length; c++) {
         cells += (cols[c].num ? "<td class=num>" : "<td>") + cols[c].html(r, i) + "</td>";
@@ -172,7 +177,11 @@ JS = r"""
       html[n] = '<tr data-i="' + i + '">' + cells + "</tr>";
     }
     tbody.innerHTML = html.join("");
-    shown.textContent = "showing " + idx.length.toLocaleString("en-US") + " of " + rows.length.toLocaleString("en-US") + " tasks";
+    var fmt = function (v) { return v.toLocaleString("en-US"); };
+    shown.textContent = (idx.length === rows.length ? fmt(rows.length) + " tasks" :
+      fmt(idx.length) + " of " + fmt(rows.length) + " tasks match") +
+      (upto < idx.length ? ", first " + fmt(upto) + " shown" : "");
+    more.hidden = all.hidden = upto >= idx.length;
   }
 
   // -- a task's details ---------------------------------------------------------------------
@@ -289,6 +298,11 @@ JS = r"""
   });
   thead.appendChild(hr); table.appendChild(thead);
   tbody = el("tbody"); table.appendChild(tbody); main.appendChild(table);
+  var more = el("button", null, "show " + PAGE + " more"); more.id = "show-more";
+  var all = el("button", null, "show all"); all.id = "show-all";
+  var foot = el("div", "controls"); foot.appendChild(more); foot.appendChild(all); main.appendChild(foot);
+  more.addEventListener("click", function () { state.limit += PAGE; renderRows(true); });
+  all.addEventListener("click", function () { state.limit = rows.length; renderRows(true); });
 
   hr.addEventListener("click", function (e) {
     var th = e.target.closest("th"); if (!th) return;

@@ -42,11 +42,11 @@ from bakectl.results.records import (
     SummaryRecord,
     TaskSummary,
     Tokens,
+    parse_record,
     pass_at_k,
     read_record,
     write_record,
 )
-from bakectl.results.rundir import attempt_dirs
 
 SCORED = frozenset({"passed", "failed", "timeout"})
 ERRORED = frozenset({"error", "invalid"})
@@ -112,9 +112,9 @@ def expand(paths: list[Path]) -> list[Path]:
 @dataclass
 class Attempt:
     k: int
-    dir: Path
+    dir: str  # the attempt-<k>/ directory
     result: ResultRecord | None  # None: no result yet
-    result_path: Path | None = None
+    result_path: str | None = None
     rescored: bool = False
 
 
@@ -131,20 +131,32 @@ def _rescore_key(name: str) -> tuple[str, int]:
     return stamp, int(n) if n.isdigit() else 1
 
 
-def newest_result(attempt_dir: Path) -> tuple[Path | None, bool]:
-    """(the result.json that counts, whether it is a re-score's)."""
+def newest_result(attempt_dir: Path | str) -> tuple[str | None, bool]:
+    """(the path of the result.json that counts, whether it is a re-score's)."""
+    d = os.fspath(attempt_dir)
     try:
-        names = os.listdir(attempt_dir)
+        names = os.listdir(d)
     except OSError:
         return None, False
-    rescores = sorted((n for n in names if n.startswith(RESCORE_PREFIX)), key=_rescore_key)
-    for name in reversed(rescores):
-        path = attempt_dir / name / "result.json"
-        if path.is_file():
+    rescores = [n for n in names if n.startswith(RESCORE_PREFIX)]
+    for name in sorted(rescores, key=_rescore_key, reverse=True):
+        path = os.path.join(d, name, "result.json")
+        if os.path.isfile(path):
             return path, True
     if "result.json" in names:
-        return attempt_dir / "result.json", False
+        return os.path.join(d, "result.json"), False
     return None, False
+
+
+def read_result(path: str) -> ResultRecord:
+    """read_record for the 10,000 results of a job: the same parser (parse_record), with
+    the path kept a string (a Path per file costs as much as validating it)."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}", "check the path") from None
+    return parse_record(raw, ResultRecord, path)
 
 
 def load_job(job_dir: Path) -> Job:
@@ -153,15 +165,29 @@ def load_job(job_dir: Path) -> Job:
         raise not_a_job(job_dir)
     record = read_record(job_dir / JOB_FILE, JobRecord)
     job = Job(job_dir, record)
-    tasks_dir = job_dir / "tasks"
+    tasks_dir = os.path.join(job_dir, "tasks")
     for task in dict.fromkeys(record.task_ids):
+        check_task_id(task, job_dir)
         found = []
-        for k, d in attempt_dirs(tasks_dir / task):
-            path, rescored = newest_result(Path(d))
-            result = read_record(path, ResultRecord) if path is not None else None
-            found.append(Attempt(k, Path(d), result, path, rescored))
+        # attempt-1..attempt-<attempts> (attempt-<k>.try-<r>/ are earlier tries, not counted)
+        for k in range(1, max(record.attempts, 1) + 1):
+            d = os.path.join(tasks_dir, task, f"attempt-{k}")
+            path, rescored = newest_result(d)
+            if path is None and not os.path.isdir(d):
+                continue  # not started
+            result = read_result(path) if path is not None else None
+            found.append(Attempt(k, d, result, path, rescored))
         job.attempts[task] = found
     return job
+
+
+def check_task_id(task: str, job_dir: Path) -> None:
+    """A job.json may be hand-edited: a task id never walks out of the job's directory."""
+    if not task or task in (".", "..") or "/" in task or "\\" in task or "\0" in task:
+        raise UsageError(
+            f"{job_dir / JOB_FILE}: task id {task!r} is not a directory name",
+            "the file is damaged or hand-edited; rerun what wrote it",
+        )
 
 
 # -- the summary ------------------------------------------------------------------------------
@@ -177,11 +203,14 @@ def _seconds(r: ResultRecord) -> float:
     return sum(r.timings.values())
 
 
-def _add(total: Tokens, t: Tokens) -> None:
-    total.input += t.input
-    total.output += t.output
-    total.cached += t.cached
-    total.requests += t.requests
+def _sum_tokens(all_tokens: list[Tokens]) -> Tokens:
+    tin = tout = cached = requests = 0
+    for t in all_tokens:
+        tin += t.input
+        tout += t.output
+        cached += t.cached
+        requests += t.requests
+    return Tokens.model_construct(input=tin, output=tout, cached=cached, requests=requests)
 
 
 def _scored_reward(r: ResultRecord) -> float:
@@ -194,14 +223,13 @@ def summarize_task(task: str, attempts: list[Attempt], k: int) -> TaskSummary:
     n, c = len(scored), sum(r.status == "passed" for r in scored)
     at_k = {str(j): round(pass_at_k(n, c, j), 6) for j in dict.fromkeys((1, k)) if 0 < j <= n}
     metrics: dict[str, list[float]] = {}
-    tokens = Tokens()
-    for r in results:
-        _add(tokens, r.tokens)
+    tokens = results[0].tokens if len(results) == 1 else _sum_tokens([r.tokens for r in results])
     for r in scored:
         for name, v in r.rewards.items():
             metrics.setdefault(name, []).append(v)
     newest = results[-1] if results else None
-    return TaskSummary(
+    # Built from validated records: construct, not validate again (10,000 of them).
+    return TaskSummary.model_construct(
         task=task,
         attempts=len(attempts),
         status=newest.status if newest else None,
@@ -221,7 +249,7 @@ def summarize(job: Job) -> SummaryRecord:
     k = max(rec.attempts, 1)
     counts: dict[str, int] = {}
     faults: dict[str, int] = {}
-    tokens = Tokens()
+    all_tokens: list[Tokens] = []
     rewards: list[float] = []
     metrics: dict[str, list[float]] = {}
     seconds = 0.0
@@ -237,7 +265,7 @@ def summarize(job: Job) -> SummaryRecord:
             counts[r.status] = counts.get(r.status, 0) + 1
             if r.fault is not None:
                 faults[r.fault.kind] = faults.get(r.fault.kind, 0) + 1
-            _add(tokens, r.tokens)
+            all_tokens.append(r.tokens)
             seconds += _seconds(r)
             if r.status in ERRORED:
                 errored += 1
@@ -261,7 +289,7 @@ def summarize(job: Job) -> SummaryRecord:
         job_id=rec.job_id,
         benchmark=rec.source.benchmark,
         agent=rec.agent,
-        model=rec.model,
+        model=rec.model or (first.model if first else None),  # a replay's model: its fixture's
         n_tasks=len(job.attempts),
         attempts=k,
         counts=counts,
@@ -273,7 +301,7 @@ def summarize(job: Job) -> SummaryRecord:
         errored=errored,
         missing=missing,
         faults=dict(sorted(faults.items(), key=lambda kv: -kv[1])),
-        tokens=tokens,
+        tokens=_sum_tokens(all_tokens),
         seconds=round(seconds, 3),
         tasks=rows,
         provenance={

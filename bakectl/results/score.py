@@ -1,20 +1,26 @@
-"""Score again what a run kept, without running the agent: `bakectl score RUN`.
+"""Score again what a job kept, without running the agent: `bakectl score JOB`.
 
-    results = rescore_path(catalog, Path("runs/<run_id>"))          # or a batch directory
+    results = rescore_path(catalog, Path("runs/<job_id>"))     # or one attempt directory
     for r in results: print(r.line())
 
-For each task run directory: a fresh container from the run's eval image (run.json
-`images.eval`, by image id when the store still has it, else by ref), `--user 0
---network none`, the run's `artifacts/` mounted read-only and copied over the
-workdir (so files the agent deleted stay deleted), the task's CURRENT `tests/`
-mounted read-only at /tests (a scorer fix needs no new agent run), and the runtime's
-`entrypoint.sh verify`. The new result goes BESIDE the old one, never over it:
+For each attempt (tasks/<task>/attempt-<k>/ of the job, every k: each is its own sample
+of pass@k): a fresh container from the attempt's eval image (run.json `images.eval`, by
+image id when the store still has it, else by ref), `--user 0 --network none`, its
+`artifacts/` mounted read-only and copied over the workdir (so files the agent deleted
+stay deleted), the task's CURRENT `tests/` mounted read-only at /tests (a scorer fix
+needs no new agent run), and the runtime's `entrypoint.sh verify`. The new result goes
+BESIDE the old one, never over it; report and gate count the newest:
 
-    <run_dir>/rescore-<UTC timestamp>/
-      result.json   as a run's, plus "rescore_of" (the old status and reward)
-      score.json    reward, its source file, the named scores of reward.json, tests hash
-      run.json      image, every command, timings, exit code
+    attempt-<k>/rescore-<UTC timestamp>/
+      result.json   a ResultRecord (rescored_at set), its status from verdict.decide
+      run.json      a RunRecord: the image, every command, timings, exit code
+      score.json    the named rewards, their source file, the tests' hash
       verifier/container.log, verifier/logs/
+
+The status is decided again by `verdict.decide` over the new verifier result, with what
+the re-score cannot change carried over: an agent timeout, and a fault of the run that is
+not the verifier's (a replay miss stays an error: its artifacts are not the agent's work).
+An engine that does not answer is said so (exit 1), never reported as a missing image.
 
 Every container is labelled dev.bakectl.run=<rescore id> and removed when scoring
 ends, on errors and Ctrl-C too. `verify_artifacts` is the shared piece: the local
@@ -23,7 +29,6 @@ command runner (bakectl.runner.local) scores with it as well.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -31,11 +36,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from bakectl import __version__
 from bakectl.engine import containers as ops
+from bakectl.engine.plan import Step
 from bakectl.errors import BakectlError, UsageError
 from bakectl.render.hashing import hash_tree
-from bakectl.results.rundir import PASS_THRESHOLD, RunDir, attempt_dirs, read_reward, write_json
+from bakectl.results.records import (
+    CommandRecord,
+    Fault,
+    ImageRef,
+    JobRecord,
+    ResultRecord,
+    RunRecord,
+    Tokens,
+    is_pass,
+    primary_reward,
+    read_record,
+    write_record,
+)
+from bakectl.results.report import find_one_job, newest_result
+from bakectl.results.rundir import RunDir, read_rewards, write_json
+from bakectl.results.verdict import AgentSeen, VerifierSeen, decide
 from bakectl.signals import sigterm_interrupts
 
 ARTIFACTS_MOUNT = "/bakectl/artifacts"
@@ -57,8 +77,10 @@ VERIFY_SCRIPT = (
 
 @dataclass
 class Verification:
-    reward: float | None = None
+    reward: float | None = None  # the primary reward
+    rewards: dict[str, float] = field(default_factory=dict)  # named, as the verifier wrote them
     problem: str = ""  # why there is no reward (or an error that stopped scoring)
+    bad_reward: bool = False  # a reward file was written but does not parse
     error: str = ""  # a fault: the container could not start, timed out
     exit_code: int | None = None
     seconds: float = 0.0
@@ -143,104 +165,61 @@ def verify_artifacts(
         x(ops.remove_containers([names.verifier]), phase="cleanup")
         v.seconds = round(time.monotonic() - started, 3)
     if not v.error:
-        v.reward, v.problem = read_reward(rundir.verifier_logs)
+        v.rewards, v.problem, v.bad_reward = read_rewards(rundir.verifier_logs)
+        v.reward = primary_reward(v.rewards)
     return v
 
 
 def score_record(logs: Path, reward: float | None, tests: Path) -> dict[str, Any]:
     """score.json: the reward, where it came from, the named scores, which tests made it."""
     source = next((n for n in ("reward.txt", "reward.json") if (logs / n).is_file()), None)
-    scores = None
-    if source == "reward.json":
-        try:
-            data = json.loads((logs / source).read_text(errors="replace"))
-            scores = data if isinstance(data, dict) else None
-        except ValueError:
-            scores = None
+    rewards, _, _ = read_rewards(logs)
     return {
         "reward": reward,
-        "passed": reward is not None and reward >= PASS_THRESHOLD,
+        "passed": is_pass(reward),
         "source": source,
-        "scores": scores,
+        "scores": rewards or None,
         "tests_sha256": hash_tree(tests),
     }
 
 
-def status_of(v: Verification, agent_timed_out: bool, timeout_msg: str = "") -> tuple[str, str]:
-    """(status, message), as phases.verdict decides it for container runs."""
-    if v.error:
-        return "error", v.error
-    if v.reward is None:
-        code = f" (verifier exit code {v.exit_code})" if v.exit_code else ""
-        return "error", v.problem + code
-    if agent_timed_out:
-        return "timeout", timeout_msg or "the agent timed out"
-    return ("passed", "") if v.reward >= PASS_THRESHOLD else ("failed", "")
+# -- finding the attempts of a job ------------------------------------------------------------
 
 
-# -- finding the task runs of a run ----------------------------------------------------------
-
-
-def _task_run_in(attempt: Path) -> Path | None:
-    """An attempt directory is a task run directory, or holds exactly one."""
-    if (attempt / "run.json").is_file():
-        return attempt
-    subs = [d for d in sorted(attempt.iterdir()) if (d / "run.json").is_file()]
-    return subs[-1] if subs else None
+def _run_of(attempt: Path) -> RunRecord:
+    return read_record(attempt / "run.json", RunRecord)
 
 
 def task_runs(path: Path, tasks: list[str] | None = None) -> list[Path]:
-    """The task run directories of RUN: itself, or each task's last attempt in a batch.
-
-    A batch is `<out>/<batch_id>/batch.json` + `tasks/<task>/attempt-<k>/` (the attempt
-    directory is the task run directory, or holds one)."""
+    """The attempt directories to score: every attempt-<k>/ with a run.json of the job's
+    tasks (or of `tasks`), or PATH itself when it is one attempt directory."""
     path = Path(path)
-    if not path.exists():
-        raise UsageError(f"run {path} does not exist", "give a task run or batch directory")
-    if (path / "batch.json").is_file():
-        root = path / "tasks"
-        found: list[Path] = []
-        names = sorted(d.name for d in root.iterdir() if d.is_dir()) if root.is_dir() else []
-        for name in names:
-            if tasks and name not in tasks:
-                continue
-            for _, attempt in reversed(attempt_dirs(root / name)):
-                run = _task_run_in(Path(attempt))
-                if run is not None:
-                    found.append(run)
-                    break
-        if tasks:
-            missing = sorted(set(tasks) - {_read(r / "run.json").get("task", "") for r in found})
-            if missing:
-                raise UsageError(
-                    f"batch {path} has no kept run of task(s) {', '.join(missing)}",
-                    f"its tasks: {', '.join(names) or 'none'}",
-                )
-        if not found:
-            raise UsageError(f"batch {path} holds no task run yet", "wait for the batch to run")
-        return found
-    if (path / "run.json").is_file():
-        run = _read(path / "run.json")
-        if tasks and str(run.get("task")) not in tasks:
+    if (path / "run.json").is_file() and not (path / "job.json").is_file():
+        run = _run_of(path)
+        if tasks and run.task not in tasks:
             raise UsageError(
-                f"run {path} is task {run.get('task')!r}, not {', '.join(tasks)}",
-                "drop --tasks for a single task run",
+                f"{path} is an attempt of task {run.task!r}, not {', '.join(tasks)}",
+                "drop --tasks for one attempt directory",
             )
         return [path]
-    raise UsageError(
-        f"{path} is not a run directory (no run.json, no batch.json)",
-        "give a task run directory <out>/<run_id> or a batch directory <out>/<batch_id>",
-    )
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path} cannot be read: {exc}", "is this a run bakectl wrote?") from None
-    return data if isinstance(data, dict) else {}
+    job_dir = find_one_job(path)
+    job = read_record(job_dir / "job.json", JobRecord)
+    wanted = tasks if tasks is not None else job.task_ids
+    unknown = [t for t in wanted if t not in job.task_ids]
+    if unknown:
+        raise UsageError(
+            f"job {job_dir} has no task {', '.join(unknown)}",
+            f"its tasks: {', '.join(job.task_ids[:20]) or 'none'}",
+        )
+    found: list[Path] = []
+    for task in wanted:
+        for k in range(1, job.attempts + 1):
+            attempt = job_dir / "tasks" / task / f"attempt-{k}"
+            if (attempt / "run.json").is_file():
+                found.append(attempt)
+    if not found:
+        raise UsageError(f"job {job_dir} holds no attempt yet", "wait for the job to run")
+    return found
 
 
 # -- rescoring --------------------------------------------------------------------------------
@@ -255,6 +234,7 @@ class Rescore:
     agent: str
     old_status: str | None
     old_reward: float | None
+    attempt: int = 1
     status: str = "error"
     reward: float | None = None
     message: str = ""
@@ -265,12 +245,13 @@ class Rescore:
         return (self.old_status, self.old_reward) != (self.status, self.reward)
 
     def line(self) -> str:
-        """arith/1 x oracle: passed 1 -> failed 0 (changed) -> runs/<id>/rescore-.../"""
+        """arith/1#2 x oracle: passed 1 -> failed 0 (changed) -> runs/<job>/.../rescore-.../"""
 
         def cell(status: str | None, reward: float | None) -> str:
             return f"{status or '-'}" + (f" {reward:g}" if reward is not None else "")
 
-        out = f"{self.benchmark}/{self.task} x {self.agent}: "
+        which = f"#{self.attempt}" if self.attempt > 1 else ""
+        out = f"{self.benchmark}/{self.task}{which} x {self.agent}: "
         out += f"{cell(self.old_status, self.old_reward)} -> {cell(self.status, self.reward)}"
         if self.changed:
             out += " (changed)"
@@ -290,63 +271,92 @@ def _rescore_dir(run_dir: Path, now: datetime) -> Path:
     return cand
 
 
-def _pick_image(x: ops.Executor, images: dict[str, Any], key: str) -> str | None:
+ENGINE_VERSION = Step(("docker", "version", "--format", "{{.Server.Version}}"), mutates=False)
+
+
+def engine_down(x: ops.Executor) -> str | None:
+    """Why the engine does not answer (its own words), None when it does."""
+    res = x(ENGINE_VERSION, phase="setup", record=False, timeout=30)
+    return None if res.ok else res.last_error_line()
+
+
+def _engine_error(why: str) -> BakectlError:
+    return BakectlError(
+        f"the docker engine does not answer: {why}",
+        "start it (make setup, or dockerd), check DOCKER_HOST, then run bakectl score again",
+    )
+
+
+def _pick_image(x: ops.Executor, images: dict[str, ImageRef], key: str) -> str | None:
     """The exact image that ran (by id) if the store still has it, else its ref."""
-    ev = images.get(key) or {}
-    for cand in (ev.get("id"), ev.get("ref")):
+    ev = images.get(key)
+    if ev is None:
+        return None
+    for cand in (ev.id, ev.ref):
         if cand and x(ops.image_id(cand), phase="setup", record=False).ok:
             return cand
     return None
 
 
+def _carried_fault(old: ResultRecord | None) -> Fault | None:
+    """A fault of the run that a new verifier cannot undo (not the verifier's own)."""
+    if old is None or old.fault is None:
+        return None
+    if old.fault.kind.startswith("verifier_") or old.fault.kind == "agent_timeout":
+        return None
+    return old.fault
+
+
 def rescore_run(catalog, run_dir: Path, *, echo: TextIO | None = sys.stderr) -> Rescore:
-    """Score one task run directory again with the task's current tests/."""
+    """Score one attempt directory again with the task's current tests/."""
     run_dir = Path(run_dir).resolve()
-    run = _read(run_dir / "run.json")
-    old = _read(run_dir / "result.json")
-    bench_name, task_id = str(run.get("benchmark", "")), str(run.get("task", ""))
-    if not bench_name or not task_id:
-        raise UsageError(f"{run_dir}/run.json names no benchmark and task", "is this a task run?")
-    bench = catalog.benchmark(bench_name)
-    task = catalog.task(bench_name, task_id)
+    run = _run_of(run_dir)
+    old_path, _ = newest_result(run_dir)
+    old = read_record(Path(old_path), ResultRecord) if old_path is not None else None
+    bench = catalog.benchmark(run.benchmark)
+    task = catalog.task(run.benchmark, run.task)
     rs = Rescore(
         run_dir=run_dir,
         out_dir=None,
-        benchmark=bench_name,
-        task=task_id,
-        agent=str(run.get("agent", "?")),
-        old_status=old.get("status", run.get("status")),
-        old_reward=old.get("reward"),
+        benchmark=run.benchmark,
+        task=run.task,
+        agent=run.agent,
+        attempt=run.attempt,
+        old_status=old.status if old else None,
+        old_reward=old.reward if old else None,
     )
     artifacts = RunDir(run_dir).artifacts
     x = ops.Executor(echo=echo)
-    # A local run (bakectl.runner.local) scored in the bare base image, with the
-    # runtime's entrypoint mounted from the catalog.
-    local = run.get("kind") == "local"
+    # A local run (--agent-cmd, bakectl.runner.local) scored in the bare base image, with
+    # the runtime's entrypoint mounted from the catalog.
+    local = "eval" not in run.images and "verifier" in run.images
     key = "verifier" if local else "eval"
     entrypoint = catalog.core_dir / "entrypoint.sh" if local else None
-    image = _pick_image(x, run.get("images") or {}, key)
+    image = _pick_image(x, run.images, key)
     if image is None:
-        ref = ((run.get("images") or {}).get(key) or {}).get("ref")
+        why = engine_down(x)
+        if why is not None:
+            raise _engine_error(why)
+        ref = run.images[key].ref if key in run.images else None
         raise UsageError(
             f"{run_dir}: its eval image {ref or '(not recorded)'} is not in docker's store",
-            f"build it again: bakectl build eval {bench_name} --agent {rs.agent}"
-            + ("" if bench.shared else f" --task-id {task_id}"),
+            f"build it again: bakectl build eval {run.benchmark} --agent {rs.agent}"
+            + ("" if bench.shared else f" --task-id {run.task}"),
         )
-    if not artifacts.is_dir() or "agent" not in (run.get("exit_codes") or {}):
+    if not artifacts.is_dir() or "agent" not in run.exit_codes:
         raise UsageError(
             f"{run_dir}: its agent never ran, so it kept no artifacts to score",
             "run the task again: bakectl run ...",
         )
     started_at = datetime.now(UTC)
     out = _rescore_dir(run_dir, started_at)
-    rid = f"{run.get('run_id') or run_dir.name}-{out.name}"
+    rid = f"{run.run_id}-{out.name}"
     names = ops.Names(rid)
     rd = RunDir(out)
     out.mkdir()
-    limits = run.get("limits") or {}
     env = task.spec.environment
     v = Verification()
+    fault: Fault | None = None
     interrupted = False
     try:
         with sigterm_interrupts():
@@ -359,59 +369,91 @@ def rescore_run(catalog, run_dir: Path, *, echo: TextIO | None = sys.stderr) -> 
                 tests=task.tests_dir,
                 rundir=rd,
                 timeout=task.spec.verifier.timeout_sec,
-                cpus=limits.get("cpus") or env.cpus,
-                memory_mb=limits.get("memory_mb") or env.memory_mb,
+                cpus=run.limits.get("cpus") or env.cpus,
+                memory_mb=run.limits.get("memory_mb") or env.memory_mb,
                 entrypoint=entrypoint,
             )
     except KeyboardInterrupt:
         interrupted = True
-        v.error = "interrupted"
+        fault = Fault.of("interrupted", "interrupted during the re-score")
     except BakectlError as exc:
-        v.error = exc.message
-    timed_out = bool(run.get("agent_timed_out"))
-    rs.status, rs.message = status_of(v, timed_out, old.get("message", ""))
-    rs.reward = v.reward
-    rs.out_dir = out
-    result = {
-        "run_id": rid,
-        "benchmark": bench_name,
-        "task": task_id,
-        "agent": rs.agent,
-        "model": run.get("model"),
-        "status": rs.status,
-        "reward": rs.reward,
-        "passed": rs.status == "passed",
-        "message": rs.message,
-        "duration_sec": v.seconds,
-        "rescore_of": {
-            "run_id": run.get("run_id"),
-            "status": rs.old_status,
-            "reward": rs.old_reward,
-        },
-    }
-    write_json(rd.result_json, result)
-    write_json(out / "score.json", score_record(rd.verifier_logs, v.reward, task.tests_dir))
-    write_json(
-        rd.run_json,
-        {
-            "run_id": rid,
-            "kind": "rescore",
-            "rescore_of": run.get("run_id"),
-            "bakectl_version": __version__,
-            "started_at": started_at.isoformat(timespec="seconds"),
-            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "benchmark": bench_name,
-            "task": task_id,
-            "agent": rs.agent,
-            "images": {"verifier": {"ref": image}},
-            "tests": str(task.tests_dir),
-            "commands": x.records,
-            "timings": {"verifier": v.seconds},
-            "exit_codes": {"verifier": v.exit_code},
-            "status": rs.status,
-            "message": rs.message,
-        },
+        fault = Fault.of("engine", exc.message)
+    if fault is None and v.error:
+        if "timed out" in v.error:
+            verifier = VerifierSeen(timed_out=True, exit_code=v.exit_code)
+        else:
+            why = engine_down(x)
+            fault = (
+                Fault.of("engine_unreachable", why) if why else Fault.of("container_start", v.error)
+            )
+            verifier = None
+    else:
+        verifier = VerifierSeen(
+            rewards=v.rewards,
+            reward=v.reward,
+            problem=v.problem,
+            bad_reward=v.bad_reward,
+            exit_code=v.exit_code,
+        )
+    timed_out = old is not None and old.status == "timeout"
+    agent = AgentSeen(
+        exit_code=run.exit_codes.get("agent"),
+        timed_out=timed_out,
+        timeout_sec=run.limits.get("agent_timeout_sec"),
+        stderr_tail=old.agent_stderr_tail if old else "",
     )
+    verdict = decide(agent=agent, verifier=verifier, fault=fault or _carried_fault(old))
+    finished = datetime.now(UTC)
+    rs.status, rs.message, rs.reward, rs.out_dir = verdict.status, verdict.message, v.reward, out
+    write_record(
+        rd.run_json,
+        RunRecord(
+            run_id=rid,
+            job_id=run.job_id,
+            benchmark=run.benchmark,
+            task=run.task,
+            agent=run.agent,
+            attempt=run.attempt,
+            images={"verifier": ImageRef(ref=image)},
+            commands=[
+                CommandRecord(line=c["command"], exit_code=c["exit_code"], seconds=c["seconds"])
+                for c in x.records
+            ],
+            exit_codes={"verifier": v.exit_code},
+            timings={"verifier": v.seconds},
+            limits=run.limits,
+            notes=[f"a re-score of {run.run_id} with the tests at {task.tests_dir}"],
+        ),
+    )
+    write_record(
+        rd.result_json,
+        ResultRecord(
+            run_id=rid,
+            job_id=run.job_id,
+            benchmark=run.benchmark,
+            task=run.task,
+            agent=run.agent,
+            agent_version=old.agent_version if old else None,
+            model=old.model if old else None,
+            attempt=run.attempt,
+            status=verdict.status,
+            fault=verdict.fault,
+            reward=v.reward if verdict.status != "error" else None,
+            rewards=v.rewards if verdict.status != "error" else {},
+            passed=verdict.status == "passed",
+            message=verdict.message,
+            agent_exit_code=run.exit_codes.get("agent"),
+            verifier_exit_code=v.exit_code,
+            agent_stderr_tail=old.agent_stderr_tail if old else "",
+            tokens=old.tokens if old else Tokens(),
+            # What the attempt cost stays its own; the re-score's time is beside it.
+            timings={**(old.timings if old else {}), "rescore": v.seconds},
+            started_at=started_at.isoformat(timespec="seconds"),
+            finished_at=finished.isoformat(timespec="seconds"),
+            rescored_at=finished.isoformat(timespec="seconds"),
+        ),
+    )
+    write_json(out / "score.json", score_record(rd.verifier_logs, v.reward, task.tests_dir))
     if interrupted:
         raise KeyboardInterrupt
     return rs
@@ -425,9 +467,10 @@ def rescore_path(
     echo: TextIO | None = sys.stderr,
     on_row=None,
 ) -> list[Rescore]:
-    """Rescore a task run directory, or every task's last attempt of a batch. In a batch, a
-    task that cannot be rescored (its image is gone, its task left the catalog) is an
-    error row and the others go on; a single run raises instead."""
+    """Rescore one attempt directory, or every attempt of a job. In a job, an attempt that
+    cannot be rescored (its image is gone, its task left the catalog) is an error row and
+    the others go on; a single attempt raises instead. An engine that does not answer
+    stops it all (exit 1)."""
     runs = task_runs(path, tasks)
     out: list[Rescore] = []
     for run_dir in runs:
@@ -436,14 +479,15 @@ def rescore_path(
         except UsageError as exc:
             if len(runs) == 1:
                 raise
-            run = _read(run_dir / "run.json")
+            run = _run_of(run_dir)
             rs = Rescore(
                 run_dir=run_dir,
                 out_dir=None,
-                benchmark=str(run.get("benchmark", "?")),
-                task=str(run.get("task", run_dir.name)),
-                agent=str(run.get("agent", "?")),
-                old_status=run.get("status"),
+                benchmark=run.benchmark,
+                task=run.task,
+                agent=run.agent,
+                attempt=run.attempt,
+                old_status=None,
                 old_reward=None,
                 message=exc.message,
             )

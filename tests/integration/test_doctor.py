@@ -31,3 +31,16 @@ def test_doctor_says_what_to_do_about_an_unreachable_registry(engine):
     assert f"FAIL registry {dead}" in res.stdout
     assert "fix: " in res.stdout
     assert "Traceback" not in res.stderr
+
+
+def test_doctor_json_is_the_checks_alone(engine):
+    import json
+
+    dead = f"127.0.0.1:{free_port()}"
+    res = bakectl("doctor", "--registry", f"{dead}/evals", "--json", check=False)
+    assert res.returncode == 1
+    data = json.loads(res.stdout)  # nothing but the JSON on stdout
+    checks = {c["name"]: c for c in data["checks"]}
+    assert data["ok"] is False
+    assert checks["docker engine"]["ok"] and checks["docker engine"]["fix"] == ""
+    assert not checks[f"registry {dead}"]["ok"] and checks[f"registry {dead}"]["fix"]

@@ -215,24 +215,29 @@ def _job(d: Path, task: str) -> Path:
     return d
 
 
-def test_task_runs_of_a_batch_take_each_tasks_last_attempt(tmp_path):
-    batch = tmp_path / "batch"
-    batch.mkdir()
-    (batch / "batch.json").write_text(json.dumps({"kind": "bakectl-batch", "tasks": ["1", "2"]}))
-    _run(batch / "tasks/1/attempt-1", "1", "error")
-    last = _run(batch / "tasks/1/attempt-10", "1")
-    _run(batch / "tasks/1/attempt-9", "1", "error")
-    nested = _run(batch / "tasks/2/attempt-1/20260101T000000Z-a-2-x-abcd", "2")
-    assert task_runs(batch) == [last, nested]
-    assert task_runs(batch, ["2"]) == [nested]
-    with pytest.raises(UsageError, match="no kept run of task"):
-        task_runs(batch, ["7"])
-    single = _run(tmp_path / "single", "5")
+def test_task_runs_of_a_job_are_its_attempts(tmp_path):
+    from tests.support.job_records import Att, write_job
+
+    job = write_job(
+        tmp_path / "job",
+        [Att("1", "error", 1, fault=("engine", "x")), Att("1", "passed", 2), Att("2", "passed")],
+        attempts=2,
+    )
+    (job / "tasks" / "1" / "attempt-1.try-1").mkdir()  # an earlier try: not an attempt
+    a = job / "tasks"
+    assert task_runs(job) == [a / "1/attempt-1", a / "1/attempt-2", a / "2/attempt-1"]
+    assert task_runs(job, ["2"]) == [a / "2/attempt-1"]
+    with pytest.raises(UsageError, match="has no task 7"):
+        task_runs(job, ["7"])
+    single = a / "1" / "attempt-2"
     assert task_runs(single) == [single]
-    with pytest.raises(UsageError, match="is task '5'"):
+    with pytest.raises(UsageError, match="an attempt of task '1'"):
         task_runs(single, ["6"])
-    with pytest.raises(UsageError, match="not a run directory"):
+    with pytest.raises(UsageError, match="folder of jobs"):
         task_runs(tmp_path)
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(UsageError, match="not a bakectl job"):
+        task_runs(tmp_path / "plain")
 
 
 # -- the local command runner -----------------------------------------------------------------
@@ -327,7 +332,7 @@ def test_background_children_do_not_outlive_a_finished_command(tmp_path):
         (["bundle", "arith", "-o", "{tmp}/b"], "pass --agent"),
         (["bundle", "{tmp}/notbundle", "-o", "{tmp}/b"], "is not a job or a bundle"),
         (["bundle", "{tmp}/fakerun", "--agent", "chat", "-o", "{tmp}/b"], "before a run"),
-        (["score", "{tmp}/notbundle"], "not a run directory"),
+        (["score", "{tmp}/notbundle"], "not a bakectl job"),
     ],
 )
 def test_bad_input_is_a_usage_error(std, run_cli, tmp_path, fake_docker, args, needle):

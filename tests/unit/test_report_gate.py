@@ -361,4 +361,4 @@ def test_page_budget_leaves_details_out(tmp_path: Path, monkeypatch: pytest.Monk
 def test_rescore_result_is_a_result_record(tmp_path: Path) -> None:
     job = write_job(tmp_path / "j", [Att("t", "failed", rescore={"reward": 1.0})])
     path, rescored = rp.newest_result(job / "tasks" / "t" / "attempt-1")
-    assert rescored and read_record(path, ResultRecord).rescored_at is not None
+    assert rescored and read_record(Path(path), ResultRecord).rescored_at is not None
