@@ -12,6 +12,7 @@ engine:
 # Host tools the tests use besides the engine (libfaketime, a browser).
 tools:
 	bash scripts/setup-test-tools.sh
+	sh scripts/setup-browser.sh
 
 deps:
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]'
