@@ -587,8 +587,17 @@ def _verifier_container(spec: RunSpec, x: ops.Executor, st: RunState, plan: RunP
         return None
     if plan.verifier_mode == "snapshot":
         return n.verifier
-    # separate: only artifacts cross; the workdir the verifier sees is its image's own.
-    x(ops.exec_step(n.verifier, ["mkdir", "-p", plan.workdir], user="0"), phase="verifier")
+    # separate: only artifacts cross, each back at its source path (as Harbor does).
+    root = spec.dir.root / "task-artifacts"
+    crossing = [(src, root / dest) for src, dest in plan.artifacts]
+    if not spec.options.dry_run:
+        crossing = [(src, host) for src, host in crossing if host.exists()]
+    parents = sorted({plan.workdir} | {str(Path(src).parent) for src, _ in crossing})
+    x(ops.exec_step(n.verifier, ["mkdir", "-p", *parents], user="0"), phase="verifier")
+    for src, host in crossing:
+        from_ = f"{host}/." if host.is_dir() else str(host)
+        if not x(ops.Step(("docker", "cp", from_, f"{n.verifier}:{src}")), phase="verifier").ok:
+            st.notes.append(f"artifact {src} could not be given to the verifier")
     return n.verifier
 
 
