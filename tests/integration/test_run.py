@@ -201,15 +201,19 @@ def test_oracle_passes_with_a_complete_run_dir(engine, tmp_path):
     run = json.loads((run_dir / "run.json").read_text())
     assert run["run_id"] == run_dir.name and run["status"] == "passed"
     assert run["images"]["eval"]["id"].startswith("sha256:")
-    assert run["images"]["snapshot"]["id"].startswith("sha256:")
     assert run["exit_codes"] == {"agent": 0, "verifier": 0}
     assert {"setup", "agent", "verifier", "cleanup", "total"} <= set(run["timings"])
     commands = [c["command"] for c in run["commands"]]
-    assert any(c.startswith("docker network create --internal --label") for c in commands)
-    assert any(c.startswith("docker commit ") for c in commands)
+    # The run model: one environment container (--init, a keep-alive), the agent and
+    # a shared verifier exec'd into it, /tests copied in; the network on a pool subnet.
+    assert any(c.startswith("docker network create --internal --subnet 10.") for c in commands)
+    assert any(c.startswith("docker run -d") and " --init " in c for c in commands)
+    assert sum(c.startswith("docker exec ") for c in commands) == 2
+    assert any(c.startswith("docker cp ") and c.endswith("-env:/tests") for c in commands)
+    assert not any(c.startswith("docker commit ") for c in commands)
     assert any(c.startswith("docker rm -f") for c in commands)
     for cmd in commands:  # each printed line is in run.json too
-        if cmd.startswith(("docker run", "docker network create", "docker commit")):
+        if cmd.startswith(("docker run", "docker network create", "docker exec")):
             assert f"$ {cmd}" in res.stderr
     assert (
         "oracle: running bash /solution/solve.sh" in (run_dir / "agent/container.log").read_text()
