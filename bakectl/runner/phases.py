@@ -27,6 +27,9 @@ from pathlib import Path
 from bakectl.engine import containers as ops
 from bakectl.results.rundir import read_reward
 from bakectl.results.score import Verification, status_of
+from bakectl.runner.compose import Compose, Sidecar, load_compose
+from bakectl.runner.compose import build_step as compose_build
+from bakectl.runner.compose import run_step as compose_run
 from bakectl.runner.gateway_ctl import agent_env, collect_trace, wait_healthy
 from bakectl.runner.spec import RESERVED_ENV, RunSpec
 
@@ -111,6 +114,8 @@ def inspect_images(x: ops.Executor, refs: list[str]) -> list[ImageConfig]:
     lines = [ln for ln in res.stdout.splitlines() if ln.strip()]
     if res.ok and len(lines) == len(refs):
         return [ImageConfig.parse(ln) for ln in lines]
+    if res.ok and not lines:  # a dry run: nothing is known, nothing to ask again
+        return [ImageConfig() for _ in refs]
     out = []
     for ref in refs:  # one is missing: ask one by one so the others are still known
         r = x(ops.image_configs(ref), phase="setup", record=False)
@@ -159,6 +164,7 @@ class RunPlan:
     artifacts: list[tuple[str, str]]  # (container path, path under the run's task-artifacts/)
     verifier_image: str | None = None  # separate/snapshot: the image the verifier runs in
     verifier_build: Path | None = None  # separate with tests/Dockerfile: its context
+    sidecars: list[Sidecar] = field(default_factory=list)  # compose services besides main
 
     def describe(self) -> list[str]:
         net = "internal (no route out; the gateway is on it)" if self.internal else "reaches out"
@@ -172,6 +178,8 @@ class RunPlan:
         ]
         for src, dest in self.artifacts:
             lines.append(f"# artifact: {src} -> task-artifacts/{dest}")
+        for sc in self.sidecars:
+            lines.append(f"# sidecar {sc.service}: {sc.image} (on the run network as {sc.service})")
         return lines
 
 
@@ -213,9 +221,16 @@ def _artifact_paths(spec: RunSpec) -> list[tuple[str, str]]:
     return out
 
 
+def task_compose(spec: RunSpec) -> Compose | None:
+    task = spec.task
+    env_dir = task.env_dir if task.env_dir.is_dir() else spec.benchmark.env_dir
+    return load_compose(env_dir, f"bakectl-sidecar/{spec.benchmark.name}-{task.id}".lower())
+
+
 def plan_run(spec: RunSpec, eval_cfg: ImageConfig, base: ImageConfig) -> RunPlan:
     n, task = spec.names, spec.task
     tenv = task.spec.environment
+    compose = task_compose(spec)
     workdir = _workdir(spec, base)
     internal = tenv.network != "public"
     mounts = [
@@ -249,7 +264,11 @@ def plan_run(spec: RunSpec, eval_cfg: ImageConfig, base: ImageConfig) -> RunPlan
         cpus=spec.cpus,
         memory_mb=tenv.memory_mb,
         mounts=mounts,
-        env=[("BAKECTL_WORKDIR", workdir), *resolve_env(tenv.env)],
+        env=[
+            ("BAKECTL_WORKDIR", workdir),
+            *resolve_env(tenv.env),
+            *(compose.main_env if compose else ()),
+        ],
         entrypoint=ep[0] if ep else "",
         args=ep[1:] + ops.KEEP_ALIVE,
         init=True,
@@ -287,6 +306,7 @@ def plan_run(spec: RunSpec, eval_cfg: ImageConfig, base: ImageConfig) -> RunPlan
         agent=agent,
         verifier=verifier,
         artifacts=_artifact_paths(spec),
+        sidecars=list(compose.sidecars) if compose else [],
     )
     if mode == "snapshot":
         plan.verifier_image = n.snapshot
@@ -335,7 +355,40 @@ def setup(spec: RunSpec, x: ops.Executor, st: RunState) -> bool:
     if gw is not None and spec.gateway_image is not None:
         if not _gateway(spec, x, st, plan):
             return False
+    if plan.sidecars and not _sidecars(spec, x, st, plan):
+        return False
     return _environment(spec, x, st, plan)
+
+
+def _sidecars(spec: RunSpec, x: ops.Executor, st: RunState, plan: RunPlan) -> bool:
+    """Build (when missing) and start every compose sidecar, then wait for each."""
+    n = spec.names
+    known = inspect_images(x, [sc.image or "" for sc in plan.sidecars])
+    for sc, cfg in zip(plan.sidecars, known, strict=True):
+        if cfg.id is None and sc.build is not None:
+            res = x(compose_build(sc), phase="setup")
+            if not res.ok:
+                st.fail(
+                    f"sidecar {sc.service!r} failed to build: {res.last_error_line()}",
+                    "image_build",
+                )
+                return False
+        elif cfg.id is None and not spec.options.dry_run:
+            st.fail(
+                f"sidecar {sc.service!r}: image {sc.image} is not in the store", "image_missing"
+            )
+            return False
+        st.containers.append(n.sidecar(sc.service))
+        res = x(compose_run(n, sc, n.network), phase="setup")
+        if not res.ok:
+            st.fail(f"sidecar {sc.service!r} could not start: {res.last_error_line()}", "sidecar")
+            return False
+    for sc in plan.sidecars:
+        why = wait_healthy_container(spec, x, n.sidecar(sc.service), sc.health is not None)
+        if why:
+            st.fail(f"sidecar {sc.service!r}: {why}", "sidecar")
+            return False
+    return True
 
 
 def _gateway(spec: RunSpec, x: ops.Executor, st: RunState, plan: RunPlan) -> bool:
@@ -389,20 +442,33 @@ def _health_limit(spec: RunSpec) -> float:
 
 
 def wait_environment_healthy(spec: RunSpec, x: ops.Executor, plan: RunPlan) -> str | None:
-    """None once docker reports the environment healthy; else why not, with the
-    healthcheck's own output."""
-    n = spec.names
-    deadline = time.monotonic() + _health_limit(spec)
+    why = wait_healthy_container(spec, x, spec.names.environment, True, _health_limit(spec))
+    return f"the environment {why}" if why else None
+
+
+def wait_healthy_container(
+    spec: RunSpec, x: ops.Executor, name: str, has_health: bool, limit: float = 300.0
+) -> str | None:
+    """None once docker reports the container healthy (or, without a healthcheck,
+    running); else why not, with the healthcheck's own output."""
+    deadline = time.monotonic() + limit
     first = True
     while True:
-        res = x(ops.health_state(n.environment), phase="setup", record=first)
+        res = x(ops.health_state(name), phase="setup", record=first)
         first = False
         status, code, health = _parse_health(res.stdout)
         if res.ok and status not in ("running", "created", ""):
-            tail = _logs_tail(x, n.environment)
-            return f"the environment container exited (code {code}) before it was healthy{tail}"
+            tail = _logs_tail(x, name)
+            return f"container exited (code {code}) before it was healthy{tail}"
         state = (health or {}).get("Status")
         if spec.options.dry_run or state == "healthy" or (res.ok and health is None):
+            if not has_health and not spec.options.dry_run:
+                # No healthcheck: a moment to see whether it stays up at all.
+                time.sleep(HEALTH_POLL)
+                again = x(ops.health_state(name), phase="setup", record=False)
+                status, code, _ = _parse_health(again.stdout)
+                if again.ok and status != "running":
+                    return f"container exited (code {code}) at start{_logs_tail(x, name)}"
             return None
         if state == "unhealthy" or time.monotonic() > deadline:
             log = (health or {}).get("Log") or []
@@ -410,7 +476,7 @@ def wait_environment_healthy(spec: RunSpec, x: ops.Executor, plan: RunPlan) -> s
             out = (last.get("Output") or "").strip()
             why = "unhealthy" if state == "unhealthy" else "not healthy in time"
             return (
-                f"the environment's healthcheck never passed ({why}; last exit code "
+                f"healthcheck never passed ({why}; last exit code "
                 f"{last.get('ExitCode', '?')}): {out[-500:] or '(no output)'}"
             )
         time.sleep(HEALTH_POLL)
@@ -449,6 +515,12 @@ def agent_phase(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
         st.exit_codes["agent"] = None
         return
     st.exit_codes["agent"] = res.returncode
+    if res.returncode in (126, 127) and not spec.options.dry_run:
+        # docker exec's own failure (no such executable, no such user): never the agent's.
+        why = _exec_failure(spec.dir.agent_output)
+        if why:
+            st.fail(f"the agent could not start: {why}", "container_start")
+            return
     if not res.ok and not spec.options.dry_run:
         alive = x(ops.state(n.environment), phase="agent", record=False)
         if alive.ok and not alive.stdout.startswith("running"):
@@ -457,6 +529,19 @@ def agent_phase(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
                 f"({alive.stdout.strip()}){_logs_tail(x, n.environment)}",
                 "container_start",
             )
+
+
+_EXEC_FAILED = ("OCI runtime exec failed", "unable to find user", "no matching entries in passwd")
+
+
+def _exec_failure(output: Path) -> str:
+    """The runtime's message when `docker exec` itself could not start the command."""
+    try:
+        lines = output.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    last = lines[-1] if lines else ""
+    return last.strip() if any(m in last for m in _EXEC_FAILED) else ""
 
 
 def after_agent(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
@@ -479,6 +564,17 @@ def after_agent(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
             st.trace = collect_trace(spec.dir.gateway, spec.dir.trace)
     if not st.agent_started or st.plan is None:
         return
+    for sc in st.plan.sidecars:
+        name = n.sidecar(sc.service)
+        x(ops.logs(name), phase="collect", output=spec.dir.root / "sidecars" / f"{sc.service}.log")
+        res = x(ops.state(name), phase="collect", record=False)
+        words = res.stdout.split()
+        if res.ok and words and words[0] != "running" and ops.exit_code(words[1]) != 0:
+            st.fail(
+                f"sidecar {sc.service!r} exited during the run (code {words[1]}); "
+                f"see sidecars/{sc.service}.log",
+                "sidecar",
+            )
     x(
         ops.logs(n.environment),
         phase="collect",
@@ -499,6 +595,8 @@ def after_agent(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
 
 def verifier_phase(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
     assert st.plan is not None
+    if st.fault_kind in ("container_start", "sidecar"):
+        return  # nothing the agent did can be scored: the environment itself failed
     plan, n, task = st.plan, spec.names, spec.task
     started = time.monotonic()
     if plan.verifier_mode == "shared":

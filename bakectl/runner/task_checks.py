@@ -46,6 +46,10 @@ def check_runnable(task: Task) -> None:
                 "docker can use",
                 "run the task on a host with NVIDIA GPUs and the NVIDIA container toolkit",
             )
+    from bakectl.runner.compose import load_compose
+
+    if task.env_dir.is_dir():
+        load_compose(task.env_dir, "check")  # what bakectl cannot run: exit 2, saying what
     if env.os != "linux":
         raise UsageError(
             f"{where}: [environment] os = {env.os!r}: bakectl runs Linux containers only",

@@ -355,26 +355,27 @@ def test_dry_run_prints_every_command_and_runs_none(engine, tmp_path):
     starts = [
         "docker network create --internal --label dev.bakectl.run=",
         "docker run -d --pull never --name bakectl-",  # gateway
-        "docker exec bakectl-",
-        "docker run -d",
-        "docker wait",
+        "docker exec bakectl-",  # its health probe
+        "docker run -d",  # the environment container
+        "docker exec -w /app -e BAKECTL_PHASE=agent",
         "docker stop",
-        "docker commit --change 'LABEL dev.bakectl.run=",
-        "docker run -d",
-        "docker wait",
+        "docker cp ",  # tests/ into the shared container
+        "docker exec -w /app -e BAKECTL_PHASE=verifier",
         "docker rm -f -v",
-        "docker image rm -f bakectl-snapshot/",
         "docker network rm",
     ]
     found = [next((i for i, p in enumerate(printed) if p.startswith(s)), -1) for s in starts]
-    assert -1 not in found, res.stdout
+    assert -1 not in found and found == sorted(found), res.stdout
     gateway_run = next(p for p in printed if "--network-alias gateway" in p)
     assert "serve --mode replay --fixture /fixture" in gateway_run
-    agent_run = next(p for p in printed if "--user agent" in p)
-    assert "-e OPENAI_BASE_URL=http://gateway:8080/v1" in agent_run
-    assert "-e BAKECTL_MODEL=m1" in agent_run and "target=/solution,readonly" in agent_run
-    verifier_run = next(p for p in printed if "--user 0" in p)
-    assert "--network none" in verifier_run and "target=/tests,readonly" in verifier_run
+    env_run = next(p for p in printed if p.startswith("docker run -d") and "-env " in p)
+    assert " --init " in env_run and "target=/solution,readonly" in env_run
+    agent_exec = next(p for p in printed if "BAKECTL_PHASE=agent" in p)
+    assert "-e OPENAI_BASE_URL=http://gateway:8080/v1" in agent_exec
+    assert "-e BAKECTL_MODEL=m1" in agent_exec
+    verifier_exec = next(p for p in printed if "BAKECTL_PHASE=verifier" in p)
+    assert verifier_exec.endswith("bash /tests/test.sh")
+    assert "OPENAI_BASE_URL" not in verifier_exec
 
 
 # -- faults become statuses ----------------------------------------------------------------
@@ -387,8 +388,11 @@ def test_agent_timeout(lab, tmp_path):
     assert r.status == "timeout" and not r.passed, r
     assert "timed out after 2 s" in r.message
     run = json.loads((r.run_dir / "run.json").read_text())
-    assert run["agent_timed_out"] is True and run["exit_codes"]["agent"] == 137
-    assert any(c["command"].startswith("docker kill ") for c in run["commands"])
+    assert run["agent_timed_out"] is True and run["exit_codes"]["agent"] is None
+    # Its processes are killed inside the environment container, the container stays.
+    assert any(
+        "BAKECTL_PHASE=agent" in c["command"] and "kill -9" in c["command"] for c in run["commands"]
+    )
 
 
 def test_verifier_without_reward_is_an_error(lab, tmp_path):
@@ -400,10 +404,11 @@ def test_verifier_without_reward_is_an_error(lab, tmp_path):
 
 def test_image_that_cannot_start_is_an_error(lab, tmp_path):
     r = run_lab(lab, "arith", "1", "broken", tmp_path)
-    assert r.status == "error" and "agent container could not start" in r.message, r
+    assert r.status == "error" and "the agent could not start" in r.message, r
     assert "entrypoint.sh" in r.message
     run = json.loads((r.run_dir / "run.json").read_text())
-    assert not any(c["command"].startswith("docker commit") for c in run["commands"])
+    assert run["fault_kind"] == "container_start"
+    assert "verifier" not in run["exit_codes"]
 
 
 def test_ctrl_c_cleans_up(lab, tmp_path):
@@ -422,8 +427,8 @@ def test_ctrl_c_cleans_up(lab, tmp_path):
     )
     try:
         wait_for(
-            lambda: any(ln.startswith("c ") and ln.endswith("-agent") for ln in _labelled()),
-            what="the agent container",
+            lambda: any(ln.startswith("c ") and ln.endswith("-env") for ln in _labelled()),
+            what="the environment container",
         )
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
@@ -448,7 +453,7 @@ def test_agent_sees_no_scorer_files_no_host_secrets_no_internet(lab, tmp_path, m
     run_id = f"itest-{uuid.uuid4().hex[:8]}"
     opts = RunOptions(out_dir=tmp_path, build=False, echo=None, run_id=run_id)
     th, box = in_background(lambda: run_task(r, "terminal-tasks", "hello-file", "probe", opts))
-    agent = f"bakectl-{run_id}-agent"
+    agent = f"bakectl-{run_id}-env"  # the agent runs in it by docker exec
     env = wait_for(
         lambda: (
             container_running(agent)
@@ -465,14 +470,15 @@ def test_agent_sees_no_scorer_files_no_host_secrets_no_internet(lab, tmp_path, m
     res = box["result"]
     for secret in (CANARY_TESTS, CANARY_SOLUTION, HOST_SECRET):
         assert secret not in env
-    assert "PROBE_SLEEP=3" in env  # agent.yaml env: names pass through
-    assert "OPENAI_BASE_URL" not in env  # no gateway, no model URL
     assert res.status == "failed", res
     logs = res.run_dir / "agent/logs"
     assert (logs / "net.txt").read_text().split("\n")[:2] == ["ip unreachable", "dns unreachable"]
     assert (logs / "canary-hits.txt").read_text() == ""
     seen = (logs / "env.txt").read_text()
-    assert HOST_SECRET not in seen and "PROBE_SLEEP=3" in seen
+    assert HOST_SECRET not in seen and "PROBE_SLEEP=3" in seen  # agent.yaml env: names pass
+    assert "OPENAI_BASE_URL" not in seen  # no gateway, no model URL
+    for secret in (CANARY_TESTS, CANARY_SOLUTION):
+        assert secret not in seen
     run = json.loads((res.run_dir / "run.json").read_text())
     assert run["commands"][0]["command"].startswith("docker network create --internal ")
     for agent_name in ("probe", "oracle"):
@@ -490,8 +496,12 @@ def test_oracle_gets_its_solution_mounted_at_run_time(lab, tmp_path):
     r = run_lab(lab, "terminal-tasks", "hello-file", "oracle", tmp_path)
     assert r.status == "passed", r
     run = json.loads((r.run_dir / "run.json").read_text())
-    agent_run = next(c["command"] for c in run["commands"] if "--user agent" in c["command"])
-    assert "hello-file/solution,target=/solution,readonly" in agent_run
+    env_run = next(
+        c["command"]
+        for c in run["commands"]
+        if c["command"].startswith("docker run -d") and "-env " in c["command"]
+    )
+    assert "hello-file/solution,target=/solution,readonly" in env_run
 
 
 # -- the gateway -----------------------------------------------------------------------------
@@ -546,7 +556,7 @@ def test_gateway_dying_mid_run_is_an_error(lab, tmp_path, empty_fixture, monkeyp
     r = lab.renderer()
     start = time.monotonic()
     th, box = in_background(lambda: run_task(r, "arith", "1", "probe", opts))
-    wait_for(lambda: container_running(f"bakectl-{run_id}-agent"), what="the agent")
+    wait_for(lambda: container_running(f"bakectl-{run_id}-env"), what="the environment")
     subprocess.run(["docker", "kill", f"bakectl-{run_id}-gateway"], capture_output=True, check=True)
     th.join(60)
     assert "error" not in box, box.get("error")

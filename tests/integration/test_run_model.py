@@ -99,6 +99,21 @@ def lab(engine, tmp_path_factory) -> CatalogLab:
     )
     toml = slow / "task.toml"
     toml.write_text(toml.read_text().replace("timeout_sec = 60.0", "timeout_sec = 3.0", 1))
+    exits = _task(root, "sidecar-exits", like="compose-sidecar")
+    compose = exits / "environment/docker-compose.yaml"
+    compose.write_text(
+        compose.read_text().replace(
+            "    build: ./cache\n",
+            '    build: ./cache\n    command: ["sh", "-c", "echo bye-8d2e; exit 4"]\n',
+        )
+    )
+    ports = _task(root, "compose-ports", like="compose-sidecar")
+    compose = ports / "environment/docker-compose.yaml"
+    compose.write_text(
+        compose.read_text().replace(
+            "    build: ./cache\n", '    build: ./cache\n    ports: ["9000:9000"]\n'
+        )
+    )
     the_lab = CatalogLab(root, f"itest-runmodel-{uuid.uuid4().hex[:8]}")
     yield the_lab
     refs = subprocess.run(
@@ -144,6 +159,28 @@ def test_an_agent_past_its_timeout_is_killed_inside_the_shared_container(lab, tm
     kills = [c["command"] for c in run["commands"] if "BAKECTL_PHASE=agent" in c["command"]]
     assert any(c.startswith("docker exec -u 0 ") for c in kills)
     assert not (result.run_dir / "artifacts/late.txt").exists()
+
+
+def test_a_sidecar_that_exits_is_an_error_naming_it(lab, tmp_path):
+    result, run = _run(lab, "sidecar-exits", tmp_path)
+    assert result.status == "error" and run["fault_kind"] == "sidecar", result.line()
+    assert "sidecar 'cache'" in result.message and "code 4" in result.message
+    assert "bye-8d2e" in result.message  # its own last words
+    assert "agent" not in run["exit_codes"]
+
+
+def test_a_compose_file_bakectl_cannot_run_is_bad_input(lab, tmp_path):
+    res = bakectl(
+        *"run harbor-fields --agent oracle -t compose-ports --out".split(),
+        str(tmp_path),
+        env=lab.env,
+        check=False,
+    )
+    assert res.returncode == 2, res.stderr
+    (line,) = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
+    assert "docker-compose.yaml: services.cache.ports is not something bakectl can run" in line
+    assert any(ln.startswith("hint:") for ln in res.stderr.splitlines())
+    assert not list(tmp_path.iterdir())
 
 
 def test_dry_run_prints_the_plan(lab, tmp_path):
