@@ -62,6 +62,7 @@ class VerifierLimits(_Loose):
     environment: EnvironmentLimits | None = None
     network_mode: NetworkMode | None = None
     allowed_hosts: list[str] | None = None
+    collect: list[dict] = []
 
     @property
     def mode(self) -> str:
@@ -148,6 +149,9 @@ class TaskSpec(_Loose):
 # Fields a task may set that bakectl reads but does not (yet) act on, with why. Anything
 # else not declared above is a misspelling or a newer Harbor field: warned too.
 UNSUPPORTED = {
+    # harbor-tasks' base-image work builds a prebuilt image as the environment; drop
+    # this entry where that has landed.
+    "environment.docker_image": "a prebuilt image instead of environment/ is not used here",
     "environment.storage_mb": "no disk quota on this engine (as Harbor's docker environment)",
     "environment.build_timeout_sec": "bakectl builds every image in one bake graph",
     "environment.gpu_types": "bakectl does not pick GPU types",
@@ -156,6 +160,13 @@ UNSUPPORTED = {
     "environment.tpu": "no TPUs",
     "environment.allowed_hosts": "allowlist networks are not supported (no-network is used)",
     "agent.allowed_hosts": "allowlist networks are not supported (no-network is used)",
+    "agent.network_mode": "per-phase networks are not supported: [environment]'s applies",
+    "verifier.network_mode": "per-phase networks are not supported: [environment]'s applies",
+    "verifier.collect": "collect commands in compose services are not run",
+    "verifier.environment.cpus": "a separate verifier gets [environment]'s cpus",
+    "verifier.environment.memory_mb": "a separate verifier gets [environment]'s memory_mb",
+    "verifier.environment.healthcheck": "a separate verifier is not health-checked",
+    "verifier.environment.workdir": "a separate verifier works in [environment]'s workdir",
     "verifier.allowed_hosts": "allowlist networks are not supported (no-network is used)",
     "steps": "multi-step tasks are not supported (only the top-level task runs)",
     "multi_step_reward_strategy": "multi-step tasks are not supported",

@@ -170,3 +170,56 @@ def test_the_environment_container_keeps_the_image_entrypoint_and_an_init():
     line = step.shell()
     assert " --init " in line and "--workdir /w" in line and "--health-cmd true" in line
     assert line.endswith("--entrypoint sh img /start.sh sh -c 'sleep infinity'")
+
+
+def _compose(tmp_path: Path, text: str) -> Path:
+    env = tmp_path / "environment"
+    (env / "cache").mkdir(parents=True)
+    (env / "cache" / "Dockerfile").write_text("FROM scratch\n")
+    (env / "docker-compose.yaml").write_text(text)
+    return env
+
+
+def test_compose_main_and_a_sidecar(tmp_path: Path):
+    from bakectl.runner.compose import load_compose
+
+    env = _compose(
+        tmp_path,
+        "services:\n  main:\n    environment: [A=1]\n  cache:\n    build: ./cache\n"
+        "    command: serve --port 9\n    healthcheck:\n      test: [CMD, probe, x]\n"
+        "      interval: 1m30s\n      start_interval: 500ms\n",
+    )
+    c = load_compose(env, "bakectl-sidecar/b-t")
+    assert c is not None and c.main_env == (("A", "1"),)
+    (sc,) = c.sidecars
+    assert sc.service == "cache" and sc.image.startswith("bakectl-sidecar/b-t-cache:h")
+    assert sc.command == ("sh", "-c", "serve --port 9")
+    assert sc.health.command == "probe x" and sc.health.interval == 90.0
+    assert sc.health.start_interval == 0.5
+
+
+@pytest.mark.parametrize(
+    "extra,what",
+    [
+        ("    ports: ['9:9']\n", "services.cache.ports"),
+        ("    volumes: [/a:/b]\n", "services.cache.volumes"),
+    ],
+)
+def test_compose_keys_bakectl_cannot_run_are_named(tmp_path: Path, extra, what):
+    from bakectl.runner.compose import load_compose
+
+    env = _compose(tmp_path, "services:\n  cache:\n    build: ./cache\n" + extra)
+    with pytest.raises(UsageError) as e:
+        load_compose(env, "p")
+    assert f"{what} is not something bakectl can run" in e.value.message
+
+
+def test_compose_top_level_networks_and_outside_contexts_are_refused(tmp_path: Path):
+    from bakectl.runner.compose import load_compose
+
+    env = _compose(tmp_path, "services:\n  cache:\n    image: x\nnetworks:\n  n: {}\n")
+    with pytest.raises(UsageError, match="top-level 'networks'"):
+        load_compose(env, "p")
+    (env / "docker-compose.yaml").write_text("services:\n  cache:\n    build: ../..\n")
+    with pytest.raises(UsageError, match="is not a folder inside"):
+        load_compose(env, "p")
