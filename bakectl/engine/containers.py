@@ -408,6 +408,8 @@ class Executor:
                         start_new_session=True,
                     )
                 result = Outcome(step, proc.returncode)
+                if proc.returncode != 0:  # its stderr went to the file: keep the tail
+                    result.stderr = _file_tail(output)
             else:
                 proc = subprocess.run(
                     step.argv,
@@ -440,9 +442,25 @@ class Executor:
                     **({"stderr": _tail(result.stderr)} if not result.ok and result.stderr else {}),
                 }
             )
-        if self.echo is not None and step.mutates and not result.ok and result.stderr.strip():
+        quiet = output is not None  # its output is in the file; the terminal stays short
+        if (
+            self.echo is not None
+            and step.mutates
+            and not result.ok
+            and result.stderr.strip()
+            and not quiet
+        ):
             print(result.stderr.rstrip(), file=self.echo, flush=True)
         return result
+
+
+def _file_tail(path: Path, limit: int = 2000) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(max(0, path.stat().st_size - limit))
+            return fh.read().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _tail(text: str, limit: int = 2000) -> str:
@@ -595,3 +613,9 @@ def create_run_network(
         break
     assert res is not None
     return res, None
+
+
+def pool_summary() -> dict:
+    """For `doctor`: the subnet pool runs take their networks from, and its size."""
+    pool = subnet_pool()
+    return {"cidr": str(pool.network), "prefix": pool.prefix, "size": pool.size}
