@@ -108,8 +108,23 @@ class ImageConfig:
         )
 
 
+_KNOWN: dict[str, ImageConfig] = {}  # tags are content hashes: an image's config never changes
+
+
 def inspect_images(x: ops.Executor, refs: list[str]) -> list[ImageConfig]:
-    """One `docker image inspect` for every image a run needs (missing ones: empty)."""
+    """One `docker image inspect` for every image a run needs (missing ones: empty);
+    images already seen by this process are not asked again (a batch runs one image
+    many times)."""
+    if all(ref in _KNOWN for ref in refs):
+        return [_KNOWN[ref] for ref in refs]
+    got = _inspect(x, refs)
+    for ref, cfg in zip(refs, got, strict=True):
+        if cfg.id is not None and ":h" in ref:  # only bakectl's content-hashed tags
+            _KNOWN[ref] = cfg
+    return got
+
+
+def _inspect(x: ops.Executor, refs: list[str]) -> list[ImageConfig]:
     res = x(ops.image_configs(*refs), phase="setup", record=False)
     lines = [ln for ln in res.stdout.splitlines() if ln.strip()]
     if res.ok and len(lines) == len(refs):
@@ -165,6 +180,7 @@ class RunPlan:
     verifier_image: str | None = None  # separate/snapshot: the image the verifier runs in
     verifier_build: Path | None = None  # separate with tests/Dockerfile: its context
     sidecars: list[Sidecar] = field(default_factory=list)  # compose services besides main
+    entrypoint: tuple[str, ...] = ()  # the task image's own ENTRYPOINT
 
     def describe(self) -> list[str]:
         net = "internal (no route out; the gateway is on it)" if self.internal else "reaches out"
@@ -307,6 +323,7 @@ def plan_run(spec: RunSpec, eval_cfg: ImageConfig, base: ImageConfig) -> RunPlan
         verifier=verifier,
         artifacts=_artifact_paths(spec),
         sidecars=list(compose.sidecars) if compose else [],
+        entrypoint=base.entrypoint,
     )
     if mode == "snapshot":
         plan.verifier_image = n.snapshot
@@ -575,11 +592,12 @@ def after_agent(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
                 f"see sidecars/{sc.service}.log",
                 "sidecar",
             )
-    x(
-        ops.logs(n.environment),
-        phase="collect",
-        output=spec.dir.root / "environment" / "container.log",
-    )
+    if st.plan.entrypoint:  # what the image's own ENTRYPOINT printed (the keep-alive prints none)
+        x(
+            ops.logs(n.environment),
+            phase="collect",
+            output=spec.dir.root / "environment" / "container.log",
+        )
     x(ops.copy_out(n.environment, st.plan.workdir, spec.dir.artifacts), phase="collect")
     for src, dest in st.plan.artifacts:
         target = spec.dir.root / "task-artifacts" / dest

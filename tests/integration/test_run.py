@@ -376,7 +376,7 @@ def test_dry_run_prints_every_command_and_runs_none(engine, tmp_path):
     assert "-e OPENAI_BASE_URL=http://gateway:8080/v1" in agent_exec
     assert "-e BAKECTL_MODEL=m1" in agent_exec
     verifier_exec = next(p for p in printed if "BAKECTL_PHASE=verifier" in p)
-    assert verifier_exec.endswith("bash /tests/test.sh")
+    assert "-env bash /tests/test.sh > " in verifier_exec
     assert "OPENAI_BASE_URL" not in verifier_exec
 
 
