@@ -584,7 +584,20 @@ def subnet_pool() -> SubnetPool:
 # docker's words for "this subnet is someone else's" and "out of resources": the
 # run tries another subnet, or waits and tries again, rather than fail.
 _OVERLAP = ("overlaps", "address already in use", "conflicts with")
-_EXHAUSTED = ("no available", "could not find an available", "exhausted", "too many")
+_EXHAUSTED = (
+    "no available",
+    "could not find an available",
+    "exhausted",
+    "too many",
+    "cannot allocate memory",
+    "resource temporarily unavailable",
+)
+
+
+def resource_exhausted(stderr: str) -> bool:
+    """docker's words for an engine resource that ran out (worth waiting for)."""
+    err = stderr.lower()
+    return any(w in err for w in _EXHAUSTED)
 
 
 def create_run_network(
@@ -606,7 +619,7 @@ def create_run_network(
             pool.refused(index)
             continue
         pool.give_back(index)
-        if any(w in err for w in _EXHAUSTED) and waited < 300:
+        if resource_exhausted(err) and waited < 300:
             time.sleep(2.0)  # an engine resource ran out: queue, then try again
             waited += 2.0
             continue

@@ -436,6 +436,13 @@ def _environment(spec: RunSpec, x: ops.Executor, st: RunState, plan: RunPlan) ->
     n = spec.names
     st.containers.append(n.environment)
     res = x(plan.environment, phase="setup")
+    waited = 0.0
+    while not res.ok and ops.resource_exhausted(res.stderr) and waited < 300:
+        # The engine ran out of something (memory, processes, addresses): wait, try again.
+        x(ops.remove_containers([n.environment]), phase="setup")
+        time.sleep(2.0)
+        waited += 2.0
+        res = x(plan.environment, phase="setup")
     if not res.ok:
         st.fail(
             f"the environment container could not start: {res.last_error_line()}",
