@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 
 class _Strict(BaseModel):
@@ -41,7 +41,14 @@ class _Loose(BaseModel):
 # (cpus, memory_mb, agent timeout_sec) and Harbor leaves it to the environment provider.
 
 NetworkMode = Literal["public", "no-network", "allowlist"]
-User = str | int
+
+
+def _uid_to_str(value):
+    # Harbor takes a name or a uid; one type keeps the error on a bad value simple.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+User = Annotated[str, BeforeValidator(_uid_to_str)]
 
 
 class AgentLimits(_Loose):
