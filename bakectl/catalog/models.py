@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 
 class _Strict(BaseModel):
@@ -32,30 +32,216 @@ class AgentSpec(_Strict):
 
 
 class _Loose(BaseModel):
-    # Harbor's task.toml grows fields; keep the ones bakectl uses, accept the rest.
+    # Harbor's task.toml grows fields: accept them, and let `unsupported_fields` name
+    # every one bakectl does not honour, so nothing is ignored silently.
     model_config = ConfigDict(extra="allow", frozen=True)
+
+
+# -- task.toml: Harbor's task config, field by field ----------------------------------------
+# Defaults are Harbor's (harbor.models.task.config), except where bakectl needs a number
+# (cpus, memory_mb, agent timeout_sec) and Harbor leaves it to the environment provider.
+
+NetworkMode = Literal["public", "no-network", "allowlist"]
+
+
+def _uid_to_str(value):
+    # Harbor takes a name or a uid; one type keeps the error on a bad value simple.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+User = Annotated[str, BeforeValidator(_uid_to_str)]
 
 
 class AgentLimits(_Loose):
     timeout_sec: float = Field(default=600.0, gt=0)
+    user: User | None = None  # None: the image's USER (root when it sets none), as Harbor
+    network_mode: NetworkMode | None = None  # a phase override of [environment] network_mode
+    allowed_hosts: list[str] | None = None
 
 
 class VerifierLimits(_Loose):
-    timeout_sec: float = Field(default=300.0, gt=0)
+    timeout_sec: float = Field(default=600.0, gt=0)
+    env: dict[str, str] = {}
+    user: User | None = None
+    # shared: in the agent's container after the agent (Harbor's default); separate: a
+    # container of its own, only artifacts cross; snapshot: bakectl's stricter mode, a
+    # fresh container from a commit of the agent's.
+    environment_mode: Literal["shared", "separate", "snapshot"] | None = None
+    environment: EnvironmentLimits | None = None
+    network_mode: NetworkMode | None = None
+    allowed_hosts: list[str] | None = None
+    collect: list[dict] = []
+
+    @property
+    def mode(self) -> str:
+        if self.environment_mode:
+            return self.environment_mode
+        return "separate" if self.environment is not None else "shared"
+
+
+class SolutionSpec(_Loose):
+    env: dict[str, str] = {}
+
+
+class Healthcheck(_Loose):
+    """Docker HEALTHCHECK semantics: healthy at the first pass; `retries` consecutive
+    failures after the start period make it unhealthy."""
+
+    command: str
+    interval_sec: float = Field(default=5.0, gt=0)
+    timeout_sec: float = Field(default=30.0, gt=0)
+    start_period_sec: float = Field(default=0.0, ge=0)
+    start_interval_sec: float = Field(default=5.0, gt=0)
+    retries: int = Field(default=3, ge=1)
 
 
 class EnvironmentLimits(_Loose):
+    build_timeout_sec: float = Field(default=600.0, gt=0)
+    docker_image: str | None = None
+    os: Literal["linux", "windows"] = "linux"
     cpus: float = Field(default=1, gt=0)
     memory_mb: int = Field(default=2048, gt=0)
-    allow_internet: bool = False
+    storage_mb: int | None = Field(default=None, gt=0)
+    gpus: int | None = Field(default=None, ge=0)
+    gpu_types: list[str] | None = None
+    env: dict[str, str] = {}
+    healthcheck: Healthcheck | None = None
+    workdir: str | None = Field(default=None, pattern=r"^/")
+    # Deprecated in Harbor for network_mode, still read: false = no-network.
+    allow_internet: bool | None = None
+    network_mode: NetworkMode | None = None
+    allowed_hosts: list[str] | None = None
+    mcp_servers: list[dict] = []
+    skills_dir: str | None = None
+    tpu: dict | None = None
+
+    @property
+    def network(self) -> str:
+        """The resolved baseline: network_mode, else allow_internet, else public."""
+        if self.network_mode is not None:
+            return self.network_mode
+        if self.allow_internet is False:
+            return "no-network"
+        return "public"
+
+
+VerifierLimits.model_rebuild()
+
+
+class Artifact(_Loose):
+    source: str = Field(pattern=r"^/")
+    destination: str | None = None
+    exclude: list[str] = []
+    service: str | None = None
 
 
 class TaskSpec(_Loose):
     version: str = "1.0"
+    schema_version: str | None = None
     metadata: dict = {}
+    task: dict | None = None  # [task] package info (name, authors, ...): metadata
+    source: str | None = None
     agent: AgentLimits = AgentLimits()
     verifier: VerifierLimits = VerifierLimits()
     environment: EnvironmentLimits = EnvironmentLimits()
+    solution: SolutionSpec = SolutionSpec()
+    artifacts: list[str | Artifact] = []
+    steps: list[dict] | None = None
+    multi_step_reward_strategy: str | None = None
+
+    @property
+    def artifact_entries(self) -> list[Artifact]:
+        return [Artifact(source=a) if isinstance(a, str) else a for a in self.artifacts]
+
+
+# Fields a task may set that bakectl reads but does not (yet) act on, with why. Anything
+# else not declared above is a misspelling or a newer Harbor field: warned too.
+UNSUPPORTED = {
+    # harbor-tasks' base-image work builds a prebuilt image as the environment; drop
+    # this entry where that has landed.
+    "environment.docker_image": "a prebuilt image instead of environment/ is not used here",
+    "environment.storage_mb": "no disk quota on this engine (as Harbor's docker environment)",
+    "environment.build_timeout_sec": "bakectl builds every image in one bake graph",
+    "environment.gpu_types": "bakectl does not pick GPU types",
+    "environment.mcp_servers": "bakectl does not start MCP servers",
+    "environment.skills_dir": "bakectl does not copy agent skills",
+    "environment.tpu": "no TPUs",
+    "environment.allowed_hosts": "allowlist networks are not supported (no-network is used)",
+    "agent.allowed_hosts": "allowlist networks are not supported (no-network is used)",
+    "agent.network_mode": "per-phase networks are not supported: [environment]'s applies",
+    "verifier.network_mode": "per-phase networks are not supported: [environment]'s applies",
+    "verifier.collect": "collect commands in compose services are not run",
+    "verifier.environment.cpus": "a separate verifier gets [environment]'s cpus",
+    "verifier.environment.memory_mb": "a separate verifier gets [environment]'s memory_mb",
+    "verifier.environment.healthcheck": "a separate verifier is not health-checked",
+    "verifier.environment.workdir": "a separate verifier works in [environment]'s workdir",
+    "verifier.allowed_hosts": "allowlist networks are not supported (no-network is used)",
+    "steps": "multi-step tasks are not supported (only the top-level task runs)",
+    "multi_step_reward_strategy": "multi-step tasks are not supported",
+}
+
+
+def _set_paths(model: BaseModel, prefix: str = "") -> list[tuple[str, BaseModel | None]]:
+    """Every field the file set, as dotted paths, with extras marked by a None model."""
+    out: list[tuple[str, BaseModel | None]] = []
+    for name in sorted(model.model_fields_set):
+        value = getattr(model, name)
+        out.append((prefix + name, model))
+        if isinstance(value, BaseModel):
+            out += _set_paths(value, f"{prefix}{name}.")
+    for name in sorted(model.model_extra or {}):
+        out.append((prefix + name, None))
+    return out
+
+
+def unsupported_fields(spec: TaskSpec) -> list[str]:
+    """What `validate` warns about in a task.toml: fields set that bakectl does not
+    honour (with why), and fields Harbor does not define (misspellings)."""
+    from difflib import get_close_matches
+
+    notes: list[str] = []
+    for path, owner in _set_paths(spec):
+        if owner is None:
+            if path.startswith("metadata.") or path.startswith("task."):
+                continue
+            parent, _, leaf = path.rpartition(".")
+            known = _known_fields(spec, parent)
+            close = get_close_matches(leaf, known, n=1)
+            hint = (
+                f" (did you mean {'.'.join(filter(None, [parent, close[0]]))!r}?)" if close else ""
+            )
+            what = "section" if isinstance(_raw(spec, path), dict) else "field"
+            notes.append(f"unknown {what} {path!r}{hint}: not a Harbor task.toml {what}, ignored")
+        elif path in UNSUPPORTED:
+            notes.append(f"field {path!r} is not supported: {UNSUPPORTED[path]}")
+        elif path == "environment.network_mode" and spec.environment.network_mode == "allowlist":
+            notes.append(f"field {path!r} = 'allowlist' is not supported: run as no-network")
+        elif path == "environment.os" and spec.environment.os != "linux":
+            notes.append(f"field {path!r} = {spec.environment.os!r} is not supported: linux only")
+    for a in spec.artifact_entries:
+        if a.service not in (None, "main"):
+            notes.append(f"artifact {a.source!r}: service {a.service!r} is not supported")
+    return notes
+
+
+def _known_fields(spec: TaskSpec, parent: str) -> list[str]:
+    model: BaseModel = spec
+    for part in filter(None, parent.split(".")):
+        model = getattr(model, part, None)
+        if not isinstance(model, BaseModel):
+            return []
+    return list(type(model).model_fields)
+
+
+def _raw(spec: TaskSpec, path: str):
+    obj = spec
+    for part in path.split("."):
+        obj = (
+            (obj.model_extra or {}).get(part)
+            if isinstance(obj, BaseModel) and part in (obj.model_extra or {})
+            else getattr(obj, part, None)
+        )
+    return obj
 
 
 class Benchmark(BaseModel):

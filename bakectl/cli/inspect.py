@@ -122,6 +122,8 @@ def validate(as_json: Json = False) -> None:
         )
     for e in errors:
         typer.echo(f"error: {e.message}", err=True)
+    for w in _task_warnings(r.catalog):
+        typer.echo(f"warning: {w}", err=True)
     if errors:
         raise UsageError(
             f"{len(errors)} of {count} catalog entries are invalid (listed above)", errors[0].hint
@@ -132,3 +134,22 @@ def validate(as_json: Json = False) -> None:
         f"ok: {count} entries valid ({len(r.catalog.benchmark_names())} benchmarks, "
         f"{len(r.catalog.agent_names())} agents)"
     )
+
+
+def _task_warnings(catalog) -> list[str]:
+    """task.toml fields bakectl does not honour, and misspelt ones (Harbor's task format)."""
+    from bakectl.errors import UsageError
+    from bakectl.runner.task_checks import task_notes
+
+    out: list[str] = []
+    for name in catalog.benchmark_names():
+        try:
+            ids = catalog.task_ids(name)
+        except UsageError:
+            continue
+        for tid in ids:
+            try:
+                out += task_notes(catalog.task(name, tid))
+            except UsageError:
+                continue  # listed above as an error
+    return out

@@ -91,6 +91,14 @@ class Names:
         return f"bakectl-{self.run_id}-gateway"
 
     @property
+    def environment(self) -> str:
+        """The task's environment container: the agent and a shared verifier exec in it."""
+        return f"bakectl-{self.run_id}-env"
+
+    def sidecar(self, service: str) -> str:
+        return f"bakectl-{self.run_id}-{service}"
+
+    @property
     def snapshot(self) -> str:
         # Image repositories must be lowercase; container/network names need not be.
         return f"bakectl-snapshot/{self.run_id.lower()}:agent"
@@ -115,10 +123,14 @@ class Mount:
 # -- Step builders ------------------------------------------------------------------------
 
 
-def network_create(names: Names, name: str, *, internal: bool) -> Step:
+def network_create(names: Names, name: str, *, internal: bool, subnet: str | None = None) -> Step:
     argv = ["docker", "network", "create"]
     if internal:
         argv.append("--internal")
+    if subnet:
+        # An explicit subnet from bakectl's pool: docker's default address pools
+        # (about 30 networks) are never consumed by runs.
+        argv += ["--subnet", subnet]
     argv += ["--label", names.label, "--label", names.owner_label, name]
     return Step(tuple(argv))
 
@@ -142,6 +154,9 @@ def container_run(
     memory_mb: int | None = None,
     entrypoint: str | None = None,
     hosts: list[str] | None = None,
+    init: bool = False,
+    workdir: str | None = None,
+    health: Health | None = None,
 ) -> Step:
     """`docker run -d` (never --rm: logs, state and files are read after it exits).
 
@@ -150,6 +165,8 @@ def container_run(
     """
     argv = ["docker", "run", "-d", "--pull", "never", "--name", name, "--label", names.label]
     argv += ["--label", names.owner_label]
+    if init:
+        argv.append("--init")  # signals reach the keep-alive at once: no 10 s stop wait
     if user is not None:
         argv += ["--user", user]
     argv += ["--network", network]
@@ -165,11 +182,118 @@ def container_run(
         argv += ["--mount", m.arg()]
     for key, value in env or []:
         argv += ["-e", key if value is None else f"{key}={value}"]
+    if workdir is not None:
+        argv += ["--workdir", workdir]
+    if health is not None:
+        argv += health.args()
     if entrypoint is not None:
         argv += ["--entrypoint", entrypoint]
     argv.append(image)
     argv += args
     return Step(tuple(argv))
+
+
+@dataclass(frozen=True)
+class Health:
+    """A HEALTHCHECK given at `docker run` (Docker's own semantics and timing)."""
+
+    command: str
+    interval: float = 5.0
+    timeout: float = 30.0
+    start_period: float = 0.0
+    start_interval: float = 5.0
+    retries: int = 3
+
+    def args(self) -> list[str]:
+        return [
+            "--health-cmd",
+            self.command,
+            "--health-interval",
+            f"{self.interval:g}s",
+            "--health-timeout",
+            f"{self.timeout:g}s",
+            "--health-start-period",
+            f"{self.start_period:g}s",
+            "--health-start-interval",
+            f"{self.start_interval:g}s",
+            "--health-retries",
+            str(self.retries),
+        ]
+
+
+KEEP_ALIVE = ["sh", "-c", "sleep infinity"]  # the CMD an environment container runs, as Harbor
+
+
+def exec_step(
+    container: str,
+    argv: list[str],
+    *,
+    user: str | None = None,
+    workdir: str | None = None,
+    env: list[tuple[str, str | None]] | None = None,
+    note: str = "",
+) -> Step:
+    """`docker exec` (env as in container_run: a None value passes the host's by name)."""
+    cmd = ["docker", "exec"]
+    if user is not None:
+        cmd += ["-u", user]
+    if workdir is not None:
+        cmd += ["-w", workdir]
+    for key, value in env or []:
+        cmd += ["-e", key if value is None else f"{key}={value}"]
+    cmd.append(container)
+    cmd += argv
+    return Step(tuple(cmd), note=note)
+
+
+# Every process a phase starts inherits this variable, so a timed-out phase's whole
+# tree can be found and killed inside the container without touching the keep-alive.
+PHASE_VAR = "BAKECTL_PHASE"
+_KILL_PHASE = (
+    'for d in /proc/[0-9]*; do p=${d#/proc/}; [ "$p" = "$$" ] && continue; '
+    "tr '\\0' '\\n' < $d/environ 2>/dev/null | grep -qx \"$0\" && kill -9 $p 2>/dev/null; "
+    "done; exit 0"
+)
+
+
+def kill_phase(container: str, phase: str) -> Step:
+    """Kill every process of one phase inside a container (after its time ran out)."""
+    return Step(
+        ("docker", "exec", "-u", "0", container, "sh", "-c", _KILL_PHASE, f"{PHASE_VAR}={phase}")
+    )
+
+
+def copy_in(src: Path, container: str, dest: str) -> Step:
+    # `src/.` copies the directory's contents; dest is created when missing.
+    return Step(("docker", "cp", f"{src}/.", f"{container}:{dest.rstrip('/')}"))
+
+
+def health_state(container: str) -> Step:
+    return Step(
+        (
+            "docker",
+            "container",
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.ExitCode}} {{json .State.Health}}",
+            container,
+        ),
+        mutates=False,
+    )
+
+
+def image_configs(*refs: str) -> Step:
+    """One line per image: its ID and its config (ENTRYPOINT, CMD, USER, WORKDIR, ...)."""
+    return Step(
+        ("docker", "image", "inspect", "--format", "{{.Id}} {{json .Config}}", *refs),
+        mutates=False,
+    )
+
+
+def build_image(context: Path, tag: str, names: Names) -> Step:
+    return Step(
+        ("docker", "build", "-q", "--label", names.label, "-t", tag, str(context)),
+    )
 
 
 def wait(container: str, limit: float | None = None) -> Step:
@@ -317,6 +441,8 @@ class Executor:
                         start_new_session=True,
                     )
                 result = Outcome(step, proc.returncode)
+                if proc.returncode != 0:  # its stderr went to the file: keep the tail
+                    result.stderr = _file_tail(output)
             else:
                 proc = subprocess.run(
                     step.argv,
@@ -345,11 +471,34 @@ class Executor:
                     "exit_code": result.returncode,
                     "seconds": round(result.seconds, 3),
                     **({"timed_out": True} if result.timed_out else {}),
+                    # Why it failed, kept in run.json: the last lines docker printed.
+                    **({"stderr": _tail(result.stderr)} if not result.ok and result.stderr else {}),
                 }
             )
-        if self.echo is not None and step.mutates and not result.ok and result.stderr.strip():
+        quiet = output is not None  # its output is in the file; the terminal stays short
+        if (
+            self.echo is not None
+            and step.mutates
+            and not result.ok
+            and result.stderr.strip()
+            and not quiet
+        ):
             print(result.stderr.rstrip(), file=self.echo, flush=True)
         return result
+
+
+def _file_tail(path: Path, limit: int = 2000) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(max(0, path.stat().st_size - limit))
+            return fh.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _tail(text: str, limit: int = 2000) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else "..." + text[-limit:]
 
 
 def exit_code(text: str) -> int | None:
@@ -368,3 +517,151 @@ def wait_bounded(x: Executor, container: str, limit: float, phase: str) -> tuple
     x(kill(container), phase=phase)
     res = x(wait(container), phase=phase, timeout=30)
     return exit_code(res.stdout), True
+
+
+# -- run networks from a pool of small subnets ------------------------------------------------
+
+DEFAULT_SUBNET_POOL = "10.213.0.0/16"
+DEFAULT_SUBNET_PREFIX = 28  # 14 addresses: environment, gateway, sidecars
+
+
+class SubnetPool:
+    """Subnets for run networks, handed out one per network and returned at cleanup.
+
+    Docker's default address pools hold about 30 networks; a pool of /28s in a
+    private range bakectl manages holds thousands (BAKECTL_SUBNET_POOL,
+    BAKECTL_SUBNET_PREFIX). Other processes (another bakectl, other networks) may
+    hold a subnet too: docker refuses an overlap and the next one is tried. When
+    every subnet is taken, `take` waits for one (the run queues; it does not fail).
+    """
+
+    def __init__(self, cidr: str | None = None, prefix: int | None = None) -> None:
+        import ipaddress
+        import threading
+
+        cidr = cidr or os.environ.get("BAKECTL_SUBNET_POOL") or DEFAULT_SUBNET_POOL
+        prefix = prefix or int(os.environ.get("BAKECTL_SUBNET_PREFIX") or DEFAULT_SUBNET_PREFIX)
+        try:
+            self.network = ipaddress.ip_network(cidr)
+            if prefix < self.network.prefixlen or prefix > 29:
+                raise ValueError(f"prefix /{prefix} does not fit {cidr} (at most /29)")
+        except ValueError as exc:
+            raise BakectlError(
+                f"BAKECTL_SUBNET_POOL={cidr} / BAKECTL_SUBNET_PREFIX={prefix}: {exc}",
+                "e.g. BAKECTL_SUBNET_POOL=10.213.0.0/16 BAKECTL_SUBNET_PREFIX=28",
+            ) from None
+        self.prefix = prefix
+        self._used: set[int] = set()
+        self._refused: dict[int, float] = {}  # taken elsewhere: skipped for a while
+        self._cond = threading.Condition()
+        self._next = int.from_bytes(os.urandom(2), "big")  # processes start apart
+
+    @property
+    def size(self) -> int:
+        return 2 ** (self.prefix - self.network.prefixlen)
+
+    def subnet(self, index: int) -> str:
+        step = 2 ** (self.network.max_prefixlen - self.prefix)
+        base = int(self.network.network_address) + index * step
+        return f"{self.network.network_address.__class__(base)}/{self.prefix}"
+
+    def take(self, timeout: float = 3600.0) -> int:
+        """An index free in this process (waits while every one is in use)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for k in range(self.size):
+                    i = (self._next + k) % self.size
+                    if i in self._used or self._refused.get(i, 0.0) > now:
+                        continue
+                    self._used.add(i)
+                    self._next = i + 1
+                    return i
+                if now > deadline:
+                    raise BakectlError(
+                        f"no free subnet in {self.network} for {timeout:.0f} s",
+                        "enlarge BAKECTL_SUBNET_POOL or lower -n",
+                    )
+                self._cond.wait(timeout=1.0)
+
+    def refused(self, index: int) -> None:
+        """Docker said the subnet overlaps another network: skip it for a minute."""
+        with self._cond:
+            self._used.discard(index)
+            self._refused[index] = time.monotonic() + 60.0
+            self._cond.notify_all()
+
+    def give_back(self, index: int) -> None:
+        with self._cond:
+            self._used.discard(index)
+            self._cond.notify_all()
+
+    @property
+    def in_use(self) -> int:
+        with self._cond:
+            return len(self._used)
+
+
+_POOL: SubnetPool | None = None
+
+
+def subnet_pool() -> SubnetPool:
+    """The process's one pool (every run of a batch shares it)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = SubnetPool()
+    return _POOL
+
+
+# docker's words for "this subnet is someone else's" and "out of resources": the
+# run tries another subnet, or waits and tries again, rather than fail.
+_OVERLAP = ("overlaps", "address already in use", "conflicts with")
+_EXHAUSTED = (
+    "no available",
+    "could not find an available",
+    "exhausted",
+    "too many",
+    "cannot allocate memory",
+    "resource temporarily unavailable",
+)
+
+
+def resource_exhausted(stderr: str) -> bool:
+    """docker's words for an engine resource that ran out (worth waiting for)."""
+    err = stderr.lower()
+    return any(w in err for w in _EXHAUSTED)
+
+
+def create_run_network(
+    x: Executor, names: Names, name: str, *, internal: bool, phase: str = "setup"
+) -> tuple[Outcome, int | None]:
+    """Create a run network on a pool subnet: (last outcome, pool index or None)."""
+    pool = subnet_pool()
+    res: Outcome | None = None
+    waited = 0.0
+    for _ in range(64):
+        index = pool.take()
+        res = x(
+            network_create(names, name, internal=internal, subnet=pool.subnet(index)), phase=phase
+        )
+        if res.ok:
+            return res, index
+        err = res.stderr.lower()
+        if any(w in err for w in _OVERLAP):
+            pool.refused(index)
+            continue
+        pool.give_back(index)
+        if resource_exhausted(err) and waited < 300:
+            time.sleep(2.0)  # an engine resource ran out: queue, then try again
+            waited += 2.0
+            continue
+        break
+    assert res is not None
+    return res, None
+
+
+def pool_summary() -> dict:
+    """For `doctor`: the subnet pool runs take their networks from, and its size."""
+    pool = subnet_pool()
+    return {"cidr": str(pool.network), "prefix": pool.prefix, "size": pool.size}

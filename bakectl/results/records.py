@@ -56,6 +56,7 @@ FaultKind = Literal[
     "container_start",  # the environment container did not start
     # the task
     "healthcheck",  # the environment never became healthy
+    "sidecar",  # a compose sidecar failed to start, never became healthy, or exited
     "agent_timeout",  # the agent ran past its timeout (status: timeout)
     "verifier_timeout",  # the verifier ran past its timeout
     "verifier_no_reward",  # the verifier wrote neither reward.txt nor reward.json

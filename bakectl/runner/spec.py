@@ -260,8 +260,10 @@ def assemble_spec(
     if cpus > host_cpus:
         notes.append(f"task asks for {cpus:g} CPUs; this host has {host_cpus}, using that")
         cpus = float(host_cpus)
-    if env_limits.allow_internet:
-        notes.append("task allows internet, but agents run offline (only the gateway is)")
+    from bakectl.runner.task_checks import check_runnable, task_notes
+
+    check_runnable(task)
+    notes += task_notes(task)
     for name in agent.spec.env:
         if name in RESERVED_ENV:
             notes.append(

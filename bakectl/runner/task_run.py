@@ -160,7 +160,7 @@ def _finish(
             exit_code=st.exit_codes.get("verifier"),
         )
     verdict = decide(agent=agent, verifier=verifier, gateway=gateway, fault=st.fault)
-    notes = list(spec.warnings)
+    notes = list(spec.warnings) + st.notes  # the run model's own (artifacts not collected)
     if o.gateway is not None and st.agent_started:
         problem = annotate_fixture(
             o.gateway,

@@ -222,15 +222,19 @@ def test_oracle_passes_with_a_complete_run_dir(engine, tmp_path):
     run = read_record(run_dir / "run.json", RunRecord)
     assert run.run_id == result.run_id and run.owner is not None
     assert run.images["eval"].id.startswith("sha256:")
-    assert run.images["snapshot"].id.startswith("sha256:")
     assert run.exit_codes == {"agent": 0, "verifier": 0}
     assert (job_dir / "summary.json").is_file()
     commands = [c.line for c in run.commands]
-    assert any(c.startswith("docker network create --internal --label") for c in commands)
-    assert any(c.startswith("docker commit ") for c in commands)
+    # The run model: one environment container (--init, a keep-alive), the agent and
+    # a shared verifier exec'd into it, /tests copied in; the network on a pool subnet.
+    assert any(c.startswith("docker network create --internal --subnet 10.") for c in commands)
+    assert any(c.startswith("docker run -d") and " --init " in c for c in commands)
+    assert sum(c.startswith("docker exec ") for c in commands) == 2
+    assert any(c.startswith("docker cp ") and c.endswith("-env:/tests") for c in commands)
+    assert not any(c.startswith("docker commit ") for c in commands)
     assert any(c.startswith("docker rm -f") for c in commands)
     for cmd in commands:  # each printed line is in run.json too
-        if cmd.startswith(("docker run", "docker network create", "docker commit")):
+        if cmd.startswith(("docker run", "docker network create", "docker exec")):
             assert f"$ {cmd}" in res.stderr
     assert (
         "oracle: running bash /solution/solve.sh" in (run_dir / "agent/container.log").read_text()
@@ -377,26 +381,29 @@ def test_dry_run_prints_every_command_and_runs_none(engine, tmp_path):
     starts = [
         "docker network create --internal --label dev.bakectl.run=",
         "docker run -d --pull never --name bakectl-",  # gateway
-        "docker exec bakectl-",
-        "docker run -d",
-        "docker wait",
+        "docker exec bakectl-",  # its health probe
+        "docker run -d",  # the environment container
+        "docker exec -w /app -e BAKECTL_PHASE=agent",
         "docker stop",
-        "docker commit --change 'LABEL dev.bakectl.run=",
-        "docker run -d",
-        "docker wait",
+        "docker cp ",  # tests/ into the shared container
+        "docker exec -w /app -e BAKECTL_PHASE=verifier",
         "docker rm -f -v",
-        "docker image rm -f bakectl-snapshot/",
         "docker network rm",
     ]
-    found = [next((i for i, p in enumerate(printed) if p.startswith(s)), -1) for s in starts]
-    assert -1 not in found, res.stdout
+    at = -1
+    for s in starts:  # in this order
+        at = next((i for i, p in enumerate(printed) if i > at and p.startswith(s)), -1)
+        assert at != -1, (s, res.stdout)
     gateway_run = next(p for p in printed if "--network-alias gateway" in p)
     assert "serve --mode replay --fixture /fixture" in gateway_run
-    agent_run = next(p for p in printed if "--user agent" in p)
-    assert "-e OPENAI_BASE_URL=http://gateway:8080/v1" in agent_run
-    assert "-e BAKECTL_MODEL=m1" in agent_run and "target=/solution,readonly" in agent_run
-    verifier_run = next(p for p in printed if "--user 0" in p)
-    assert "--network none" in verifier_run and "target=/tests,readonly" in verifier_run
+    env_run = next(p for p in printed if p.startswith("docker run -d") and "-env " in p)
+    assert " --init " in env_run and "target=/solution,readonly" in env_run
+    agent_exec = next(p for p in printed if "BAKECTL_PHASE=agent" in p)
+    assert "-e OPENAI_BASE_URL=http://gateway:8080/v1" in agent_exec
+    assert "-e BAKECTL_MODEL=m1" in agent_exec
+    verifier_exec = next(p for p in printed if "BAKECTL_PHASE=verifier" in p)
+    assert "-env bash /tests/test.sh > " in verifier_exec
+    assert "OPENAI_BASE_URL" not in verifier_exec
 
 
 # -- faults become statuses ----------------------------------------------------------------
@@ -409,8 +416,9 @@ def test_agent_timeout(lab, tmp_path):
     assert r.status == "timeout" and not r.passed, r
     assert "timed out after 2 s" in r.message and r.fault.kind == "agent_timeout"
     run = read_record(r.run_dir / "run.json", RunRecord)
-    assert run.exit_codes["agent"] == 137
-    assert any(c.line.startswith("docker kill ") for c in run.commands)
+    assert run.exit_codes["agent"] is None
+    # Its processes are killed inside the environment container, the container stays.
+    assert any("BAKECTL_PHASE=agent" in c.line and "kill -9" in c.line for c in run.commands)
 
 
 def test_verifier_without_reward_is_an_error(lab, tmp_path):
@@ -422,10 +430,10 @@ def test_verifier_without_reward_is_an_error(lab, tmp_path):
 
 def test_image_that_cannot_start_is_an_error(lab, tmp_path):
     r = run_lab(lab, "arith", "1", "broken", tmp_path)
-    assert r.status == "error" and "agent container could not start" in r.message, r
+    assert r.status == "error" and "the agent could not start" in r.message, r
     assert "entrypoint.sh" in r.message and r.fault.kind == "container_start"
     run = read_record(r.run_dir / "run.json", RunRecord)
-    assert not any(c.line.startswith("docker commit") for c in run.commands)
+    assert "verifier" not in run.exit_codes
 
 
 def test_ctrl_c_cleans_up(lab, tmp_path):
@@ -443,12 +451,12 @@ def test_ctrl_c_cleans_up(lab, tmp_path):
         text=True,
     )
     try:
-        wait_for(  # this run's agent (other runs share the engine)
+        wait_for(  # this run's environment (other runs share the engine)
             lambda: any(
-                ln.startswith("c ") and ln.endswith("-agent") and "-arith-sleeper-" in ln
+                ln.startswith("c ") and ln.endswith("-env") and "-arith-sleeper-" in ln
                 for ln in _labelled()
             ),
-            what="the agent container",
+            what="the environment container",
         )
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
@@ -476,7 +484,7 @@ def test_agent_sees_no_scorer_files_no_host_secrets_no_internet(lab, tmp_path, m
     run_id = f"itest-{uuid.uuid4().hex[:8]}"
     opts = RunOptions(out_dir=tmp_path, build=False, echo=None, run_id=run_id)
     th, box = in_background(lambda: run_task(r, "terminal-tasks", "hello-file", "probe", opts))
-    agent = f"bakectl-{run_id}-agent"
+    agent = f"bakectl-{run_id}-env"  # the agent runs in it by docker exec
     env = wait_for(
         lambda: (
             container_running(agent)
@@ -493,14 +501,15 @@ def test_agent_sees_no_scorer_files_no_host_secrets_no_internet(lab, tmp_path, m
     res = box["result"]
     for secret in (CANARY_TESTS, CANARY_SOLUTION, HOST_SECRET):
         assert secret not in env
-    assert "PROBE_SLEEP=3" in env  # agent.yaml env: names pass through
-    assert "OPENAI_BASE_URL" not in env  # no gateway, no model URL
     assert res.status == "failed", res
     logs = res.run_dir / "agent/logs"
     assert (logs / "net.txt").read_text().split("\n")[:2] == ["ip unreachable", "dns unreachable"]
     assert (logs / "canary-hits.txt").read_text() == ""
     seen = (logs / "env.txt").read_text()
-    assert HOST_SECRET not in seen and "PROBE_SLEEP=3" in seen
+    assert HOST_SECRET not in seen and "PROBE_SLEEP=3" in seen  # agent.yaml env: names pass
+    assert "OPENAI_BASE_URL" not in seen  # no gateway, no model URL
+    for secret in (CANARY_TESTS, CANARY_SOLUTION):
+        assert secret not in seen
     run = read_record(res.run_dir / "run.json", RunRecord)
     assert run.commands[0].line.startswith("docker network create --internal ")
     for agent_name in ("probe", "oracle"):
@@ -518,8 +527,10 @@ def test_oracle_gets_its_solution_mounted_at_run_time(lab, tmp_path):
     r = run_lab(lab, "terminal-tasks", "hello-file", "oracle", tmp_path)
     assert r.status == "passed", r
     run = read_record(r.run_dir / "run.json", RunRecord)
-    agent_run = next(c.line for c in run.commands if "--user agent" in c.line)
-    assert "hello-file/solution,target=/solution,readonly" in agent_run
+    env_run = next(
+        c.line for c in run.commands if c.line.startswith("docker run -d") and "-env " in c.line
+    )
+    assert "hello-file/solution,target=/solution,readonly" in env_run
 
 
 # -- the gateway -----------------------------------------------------------------------------
@@ -574,7 +585,7 @@ def test_gateway_dying_mid_run_is_an_error(lab, tmp_path, empty_fixture, monkeyp
     r = lab.renderer()
     start = time.monotonic()
     th, box = in_background(lambda: run_task(r, "arith", "1", "probe", opts))
-    wait_for(lambda: container_running(f"bakectl-{run_id}-agent"), what="the agent")
+    wait_for(lambda: container_running(f"bakectl-{run_id}-env"), what="the environment")
     subprocess.run(["docker", "kill", f"bakectl-{run_id}-gateway"], capture_output=True, check=True)
     th.join(60)
     assert "error" not in box, box.get("error")
