@@ -111,3 +111,11 @@ def familiar_ref(ref: str) -> str | None:
         name = name.removeprefix("library/")
     out = name + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
     return out.removesuffix(":latest")
+
+
+def unmapped_hint(ref: str) -> str:
+    return (
+        f"load or build {ref} locally, or map it to one you have: "
+        f"--base-image '{ref}=IMAGE', base_images: in benchmark.yaml, "
+        "or [base_images] in bakectl.toml"
+    )
