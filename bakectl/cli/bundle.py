@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from bakectl.cli.common import Registry, setup
+from bakectl.cli.common import BaseImages, Registry, SourceName, SourcePath, setup
+from bakectl.cli.common import source as task_source
 from bakectl.cli.run import RunFlags, finish_single
 
 
@@ -45,11 +46,15 @@ def _command_line(argv: list[str]) -> list[str]:
 
 
 def bundle(
-    source: Annotated[
-        str,
-        typer.Argument(help="A task run dir, a batch dir, a bundle, or a benchmark id (--agent)."),
-    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="The bundle directory to write.")],
+    what: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="SOURCE",
+            help="A task run dir, a batch dir, a bundle, or a benchmark id (--agent); or -p PATH.",
+            show_default=False,
+        ),
+    ] = None,
     agent: Annotated[
         str | None, typer.Option("--agent", "-a", help="Bundle BENCHMARK x this agent.")
     ] = None,
@@ -70,6 +75,9 @@ def bundle(
         ),
     ] = False,
     registry: Registry = None,
+    folder: SourcePath = None,
+    name: SourceName = None,
+    base_image: BaseImages = None,
 ) -> None:
     """Write a self-contained bundle that rebuilds and reruns anywhere (run --bundle).
 
@@ -82,10 +90,30 @@ def bundle(
     from bakectl.bundle import core as b
     from bakectl.errors import UsageError
 
-    path = Path(source)
     ids = _task_list(tasks)
     renderer = None
-    if path.is_dir() and b.is_bundle(path):
+    if folder is not None or what is None:
+        # -p PATH: the task folder is the benchmark, bundled before any run.
+        renderer, bench = task_source(
+            what,
+            folder,
+            name,
+            registry=registry,
+            base_images=base_image,
+            example="bakectl bundle -p TASKS/ --agent oracle -o DIR",
+        )
+        what = bench
+        if not agent:
+            raise UsageError(
+                f"to bundle -p {folder}, pass --agent",
+                f"e.g. bakectl bundle -p {folder} --agent oracle -o DIR",
+            )
+    source = what
+    path = Path(source)
+    if renderer is not None:
+        b.check_out(out)
+        src = b.source_for_catalog(renderer, source, agent, ids, fixtures)
+    elif path.is_dir() and b.is_bundle(path):
         if agent or tasks or fixtures:
             raise UsageError(
                 f"{source} is already a bundle; --agent, --tasks and --fixtures do not apply",
@@ -124,10 +152,10 @@ def bundle(
                 f"e.g. bakectl bundle {source} --agent oracle --tasks all -o DIR",
             )
         b.check_out(out)
-        renderer = setup(registry)
+        renderer = setup(registry, base_images=base_image)
         src = b.source_for_catalog(renderer, source, agent, ids, fixtures)
     if renderer is None:
-        renderer = setup(registry)
+        renderer = setup(registry, base_images=base_image)
     made = b.make_bundle(
         renderer,
         src,
@@ -243,5 +271,5 @@ def run_agent_command(command: str, flags: RunFlags, options) -> None:
             "--agent-cmd needs a benchmark and --task-id",
             'e.g. bakectl run arith --task-id 1 --agent-cmd "python3 my_agent.py"',
         )
-    result = run_local(setup(flags.registry), flags.benchmark, flags.task_id, command, options)
+    result = run_local(flags.setup(), flags.benchmark, flags.task_id, command, options)
     finish_single(result, flags.dry_run)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from bakectl.cli.common import Registry, setup
+from bakectl.cli.common import Registry, SourceName, SourcePath, setup, source
 
 app = typer.Typer(help="List catalog entries and built images.", no_args_is_help=True)
 
@@ -31,9 +31,15 @@ def list_agents() -> None:
 
 
 @app.command("tasks")
-def list_tasks(benchmark: Annotated[str, typer.Argument(help="Benchmark id.")]) -> None:
-    """Tasks of one benchmark."""
-    r = setup()
+def list_tasks(
+    benchmark: Annotated[
+        str | None, typer.Argument(help="Benchmark id (or -p PATH).", show_default=False)
+    ] = None,
+    path: SourcePath = None,
+    name: SourceName = None,
+) -> None:
+    """Tasks of one benchmark, or of the task folder(s) -p PATH."""
+    r, benchmark = source(benchmark, path, name, example="bakectl list tasks -p TASKS/")
     for tid in r.catalog.task_ids(benchmark):
         t = r.catalog.task(benchmark, tid)
         print(
@@ -56,11 +62,23 @@ def list_images(registry: Registry = None) -> None:
             print(line)
 
 
-def validate() -> None:
-    """Load and check every descriptor in the catalog."""
+def validate(path: SourcePath = None, name: SourceName = None) -> None:
+    """Load and check every descriptor in the catalog, or the task folder(s) -p PATH."""
     from bakectl.errors import UsageError
 
-    r = setup()
+    r = setup(path=path, name=name)
+    if path is not None:
+        bench = next(iter(r.catalog.folders))
+        count, errors = r.catalog.validate_benchmark(bench)
+        for e in errors:
+            typer.echo(f"error: {e.message}", err=True)
+        if errors:
+            raise UsageError(
+                f"{len(errors)} of {count} entries of -p {path} are invalid (listed above)",
+                errors[0].hint,
+            )
+        print(f"ok: {count} entries valid (benchmark {bench}: {count - 1} tasks)")
+        return
     count, errors = r.catalog.validate_all()
     for e in errors:
         typer.echo(f"error: {e.message}", err=True)

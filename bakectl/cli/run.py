@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from bakectl.cli.common import DryRun, Registry, setup
+from bakectl.cli.common import (
+    BaseImages,
+    DryRun,
+    Registry,
+    SourceName,
+    SourcePath,
+    setup,
+    source,
+)
 
 Out = Annotated[Path, typer.Option("--out", "-o", help="Parent directory of run directories.")]
 NoBuild = Annotated[
@@ -34,6 +42,15 @@ class RunFlags:
     no_build: bool
     registry: str | None
     dry_run: bool
+    path: Path | None = None  # -p PATH: the task folder the benchmark is
+    name: str | None = None
+    base_images: tuple[str, ...] = ()
+
+    def setup(self):
+        """The renderer for these flags' task source (the catalog, or -p PATH)."""
+        return setup(
+            self.registry, path=self.path, name=self.name, base_images=list(self.base_images)
+        )
 
     def options(self):
         """RunOptions for one task; checks --replay / --record / --upstream first."""
@@ -130,6 +147,9 @@ def run(
         str | None,
         typer.Option("--agent-cmd", help="Run this command on the host as the agent (bash -c)."),
     ] = None,
+    path: SourcePath = None,
+    name: SourceName = None,
+    base_image: BaseImages = None,
 ) -> None:
     """Run tasks with one agent; the verifier scores each.
 
@@ -141,6 +161,8 @@ def run(
     Exit 1 when any task ended in error or invalid, 0 otherwise, 130 when
     interrupted (continue it with --resume).
     """
+    if path is not None or name is not None:
+        benchmark = source(benchmark, path, name, base_images=base_image)[1]
     flags = RunFlags(
         benchmark=benchmark,
         agent=agent,
@@ -154,6 +176,9 @@ def run(
         no_build=no_build,
         registry=registry,
         dry_run=dry_run,
+        path=path,
+        name=name,
+        base_images=tuple(base_image or ()),
     )
     if bundle is not None or agent_cmd is not None:
         from bakectl.cli.bundle import run_special
@@ -207,7 +232,7 @@ def run(
     from bakectl.runner import run_task
 
     options = flags.options()
-    result = run_task(setup(registry), benchmark, task_id, agent, options)
+    result = run_task(flags.setup(), benchmark, task_id, agent, options)
     finish_single(result, dry_run)
 
 
@@ -234,7 +259,7 @@ def _run_batch(
     )
 
     benchmark, agent = str(flags.benchmark), str(flags.agent)
-    renderer = setup(flags.registry)
+    renderer = flags.setup()
     task_ids = [flags.task_id] if flags.task_id is not None else None
     if tasks is not None:
         task_ids = resolve_task_ids(renderer.catalog, benchmark, tasks)
@@ -289,7 +314,9 @@ def _run_batch(
 
 
 def oracle(
-    benchmark: Annotated[str, typer.Argument(help="Benchmark id.")],
+    benchmark: Annotated[
+        str | None, typer.Argument(help="Benchmark id (or -p PATH).", show_default=False)
+    ] = None,
     task_id: Annotated[
         list[str] | None, typer.Option("--task-id", "-t", help="Task id (repeatable).")
     ] = None,
@@ -297,6 +324,9 @@ def oracle(
     out: Out = Path("runs"),
     no_build: NoBuild = False,
     registry: Registry = None,
+    path: SourcePath = None,
+    name: SourceName = None,
+    base_image: BaseImages = None,
 ) -> None:
     """Check the scorers: oracle must score 1 and nop below 1 on each task (exit 1 if not)."""
     import sys
@@ -305,13 +335,22 @@ def oracle(
     from bakectl.runner import RunOptions
     from bakectl.runner.oracle import check_oracle, format_table
 
+    renderer, benchmark = source(
+        benchmark,
+        path,
+        name,
+        registry=registry,
+        base_images=base_image,
+        example="bakectl oracle terminal-tasks --all, or bakectl oracle -p TASKS/ --all",
+    )
     if bool(task_id) == all_tasks:
+        where = f"-p {path}" if path is not None else benchmark
         raise UsageError(
-            "pass --task-id T (repeatable) or --all", f"e.g. bakectl oracle {benchmark} --all"
+            "pass --task-id T (repeatable) or --all", f"e.g. bakectl oracle {where} --all"
         )
     options = RunOptions(out_dir=out, build=not no_build)
     rows = check_oracle(
-        setup(registry),
+        renderer,
         benchmark,
         None if all_tasks else task_id,
         options,
