@@ -140,3 +140,20 @@ def contexts_for(refs: list[str], mapping: dict[str, str]) -> dict[str, str]:
 def hash_lines(contexts: dict[str, str]) -> list[str]:
     """What the content hash takes from a mapping: its entries, sorted."""
     return [f"base-image {k}={v}" for k, v in sorted(contexts.items())]
+
+
+# The stand-ins `bakectl images bootstrap` can make, by the official image a reference names:
+# the bootstrap recipe (a base-image variable) that builds a look-alike from Debian's archive.
+STAND_IN_RECIPES = {"debian": "DEBIAN_IMAGE", "python": "PYTHON_IMAGE"}
+
+
+def stand_ins(mapping: dict[str, str]) -> dict[str, str]:
+    """{mapped image: recipe} for the entries of `mapping` bootstrap knows how to stand in
+    for (`python:3.13-slim@sha256:...` -> Debian's python3; `debian:*` -> Debian)."""
+    out: dict[str, str] = {}
+    for ref, image in mapping.items():
+        short = familiar_ref(ref) or ""
+        repo = short.split("@", 1)[0].split(":", 1)[0]
+        if repo in STAND_IN_RECIPES:
+            out[image.removeprefix("docker-image://")] = STAND_IN_RECIPES[repo]
+    return out

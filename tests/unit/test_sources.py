@@ -334,3 +334,22 @@ def test_benchmark_and_path_exclude_each_other(std, run_cli, tmp_path: Path) -> 
     harbor_task(tmp_path / "ds" / "t")
     res = run_cli("oracle", "arith", "-p", str(tmp_path / "ds"), "--all")
     assert res.returncode == 2 and "not both" in res.stderr
+
+
+def test_stand_ins() -> None:
+    mapping = {
+        PIN: "local/python:3.13",
+        "docker.io/library/debian:trixie": "docker-image://local/debian:trixie",
+        "ghcr.io/acme/python:1": "local/acme:1",  # not the official image: no recipe
+    }
+    assert baseimages.stand_ins(mapping) == {
+        "local/python:3.13": "PYTHON_IMAGE",
+        "local/debian:trixie": "DEBIAN_IMAGE",
+    }
+
+
+def test_bootstrap_plans_mapped_stand_ins(std, run_cli) -> None:
+    res = run_cli("images", "bootstrap", "--dry-run", "--base-image", f"{PIN}=local/py:3.13")
+    assert res.returncode == 0, res.stderr
+    made = "| docker import --change 'CMD [\"bash\"]' - local/py:3.13" in res.stdout
+    assert made or "stand-ins need debootstrap; not made: local/py:3.13" in res.stderr
