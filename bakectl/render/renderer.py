@@ -138,7 +138,8 @@ class Renderer:
         if not (core / "entrypoint.sh").is_file():
             raise UsageError(
                 f"the runtime is missing: {core / 'entrypoint.sh'}",
-                "containers/core holds the runtime every eval image shares",
+                "a catalog's containers/core replaces bakectl's own runtime (bakectl/data/core) "
+                "whole: give it entrypoint.sh and setup.sh, or remove it",
             )
         return hash_tree(core)
 
