@@ -124,7 +124,7 @@ def bundle(
         else:
             print(f"{source} is already a bundle; nothing to do")
         return
-    if path.is_dir() and ((path / "run.json").is_file() or (path / "batch.json").is_file()):
+    elif path.is_dir() and ((path / "run.json").is_file() or (path / "batch.json").is_file()):
         if agent or fixtures:
             raise UsageError(
                 "--agent and --fixtures are for bundling a benchmark before a run",
