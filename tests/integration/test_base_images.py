@@ -174,3 +174,18 @@ def test_docker_image_neither_local_nor_mapped(ns, tmp_path: Path) -> None:
         "--base-image", f"{missing}=debian:bookworm-slim", env={"REGISTRY": ns},
     )  # fmt: skip
     assert "built: " in res.stderr
+
+
+def test_bundle_of_a_task_folder_keeps_the_mapping(ns, tmp_path: Path) -> None:
+    """bundle -p PATH --base-image ...: the bundle's definition holds the named context, and
+    run --bundle rebuilds and passes from the bundle alone."""
+    ds = _dataset(tmp_path, "pinned-from")
+    a = _stand_in(ns, "bundle", "stand-in-bundle")
+    out = tmp_path / "bundle"
+    bakectl(
+        "bundle", "-p", str(ds), "-a", "oracle", "-o", str(out), "--registry", ns,
+        "--base-image", f"{PINNED}={a}", cwd=tmp_path,
+    )  # fmt: skip
+    assert f'"{PINNED}": "docker-image://{a}"' in (out / "bake" / "definition.json").read_text()
+    res = bakectl("run", "--bundle", str(out), "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    assert "harbor-images-copy/pinned-from x oracle: passed reward=1" in res.stdout, res.stdout
