@@ -36,11 +36,10 @@ def median_of(argv: list[str], runs: int, env: dict[str, str] | None = None) -> 
 
 
 def generate_catalog(root: Path, benchmarks: int, tasks: int) -> None:
-    """A per-task catalog of benchmarks x tasks, plus the example agents and core."""
+    """A per-task catalog of benchmarks x tasks, plus the example agents (the runtime, oracle and nop come from bakectl/data)."""
     if root.exists():
         shutil.rmtree(root)
     shutil.copytree(REPO / "containers" / "agents", root / "containers" / "agents")
-    shutil.copytree(REPO / "containers" / "core", root / "containers" / "core")
     shutil.copy(REPO / "docker-bake.hcl", root / "docker-bake.hcl")
     toml = "[agent]\ntimeout_sec = 60.0\n[verifier]\ntimeout_sec = 30.0\n"
     dockerfile = "ARG DEBIAN_IMAGE=debian:bookworm-slim\nFROM ${DEBIAN_IMAGE}\nWORKDIR /app\n"

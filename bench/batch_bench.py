@@ -45,7 +45,6 @@ TARGET_OVERHEAD = 0.5  # p90 at -n 4 (0.62 s before the records re-cut)
 
 def generate(root: Path, tasks: int, sleep: float) -> None:
     (root / "containers").mkdir(parents=True)
-    shutil.copytree(REPO / "containers" / "core", root / "containers" / "core")
     shutil.copy(REPO / "docker-bake.hcl", root / "docker-bake.hcl")
     agent = root / "containers" / "agents" / "waiter"
     agent.mkdir(parents=True)

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from bakectl.catalog.config import CONFIG_FILE
 from bakectl.catalog.models import (
     Agent,
     AgentSpec,
@@ -21,17 +22,21 @@ from bakectl.catalog.models import (
     TaskSpec,
 )
 from bakectl.catalog.naming import check_id, suggest
+from bakectl.catalog.sources import SPEC_FILE, TaskFolder, is_task_dir, task_names
+from bakectl.data import AGENTS_DIR, BAKE_DEFAULTS, CORE_DIR
 from bakectl.errors import UsageError
 
 ENV_DOCKERFILES = ("Dockerfile.j2", "Dockerfile")
 
 
-def find_root(start: Path | None = None) -> Path:
-    """The project root: $BAKECTL_ROOT, or the nearest directory holding containers/."""
+def find_root(start: Path | None = None, *, need_catalog: bool = True) -> Path:
+    """The project root: $BAKECTL_ROOT, or the nearest directory holding containers/
+    or bakectl.toml. Without `need_catalog` (a command given `-p PATH`), a directory
+    with neither is a project of its own: the current one."""
     env = os.environ.get("BAKECTL_ROOT")
     if env:
         root = Path(env).resolve()
-        if not (root / "containers").is_dir():
+        if need_catalog and not (root / "containers").is_dir():
             raise UsageError(
                 f"BAKECTL_ROOT={env} has no containers/ directory",
                 "point BAKECTL_ROOT at a checkout with containers/benchmarks and containers/agents",
@@ -39,11 +44,14 @@ def find_root(start: Path | None = None) -> Path:
         return root
     here = (start or Path.cwd()).resolve()
     for cand in (here, *here.parents):
-        if (cand / "containers" / "benchmarks").is_dir():
+        if (cand / "containers" / "benchmarks").is_dir() or (cand / CONFIG_FILE).is_file():
             return cand
+    if not need_catalog:
+        return here
     raise UsageError(
         f"no catalog found in {here} or its parents",
-        "run bakectl inside a checkout with containers/benchmarks, or set BAKECTL_ROOT",
+        "run bakectl inside a checkout with containers/benchmarks, set BAKECTL_ROOT, "
+        "or point at Harbor tasks with -p PATH",
     )
 
 
@@ -140,11 +148,31 @@ def env_dockerfile(env_dir: Path) -> Path | None:
 
 
 class Catalog:
-    def __init__(self, root: Path) -> None:
+    """Benchmarks and agents, found lazily. The catalog's own entries (containers/) come
+    first; what bakectl ships (bakectl/data: the runtime, oracle, nop, bake defaults)
+    fills in what it lacks; folders given with -p are benchmarks beside its own."""
+
+    def __init__(self, root: Path, folders: tuple[TaskFolder, ...] = ()) -> None:
         self.root = root
         self.benchmarks_dir = root / "containers" / "benchmarks"
         self.agents_dir = root / "containers" / "agents"
-        self.core_dir = root / "containers" / "core"
+        self.folders = {f.name: f for f in folders}
+
+    @property
+    def core_dir(self) -> Path:
+        """The runtime: the catalog's containers/core when it has one, else bakectl's own."""
+        own = self.root / "containers" / "core"
+        return own if own.is_dir() else CORE_DIR
+
+    @property
+    def bake_file(self) -> Path:
+        """The bake variables file: the project's docker-bake.hcl, else bakectl's defaults."""
+        own = self.root / "docker-bake.hcl"
+        return own if own.is_file() else BAKE_DEFAULTS
+
+    def _agent_dir(self, name: str) -> Path:
+        own = self.agents_dir / name
+        return own if own.is_dir() or not (AGENTS_DIR / name).is_dir() else AGENTS_DIR / name
 
     @staticmethod
     def _names(d: Path) -> list[str]:
@@ -156,28 +184,60 @@ class Catalog:
             return []
 
     def benchmark_names(self) -> list[str]:
-        return self._names(self.benchmarks_dir)
+        return sorted(set(self._names(self.benchmarks_dir)) | set(self.folders))
 
     def agent_names(self) -> list[str]:
-        return self._names(self.agents_dir)
+        return sorted(set(self._names(self.agents_dir)) | set(self._names(AGENTS_DIR)))
 
     def task_ids(self, bench: str) -> list[str]:
-        self.benchmark(bench)
-        return self._names(self.benchmarks_dir / bench / "tasks")
+        b = self.benchmark(bench)
+        folder = self.folders.get(bench)
+        if folder is not None:
+            return folder.task_ids()
+        # A catalog benchmark keeps its tasks in tasks/ (each subfolder is one) or, in
+        # Harbor's dataset layout, beside benchmark.yaml (the folders that hold a task).
+        return task_names(b.tasks_dir, every=b.tasks_dir != b.dir)
+
+    def _is_task(self, bench: Benchmark, task_id: str, d: Path) -> bool:
+        folder = self.folders.get(bench.name)
+        if folder is not None and folder.only is not None:
+            return task_id == folder.only
+        every = folder.every if folder is not None else bench.tasks_dir != bench.dir
+        return d.is_dir() and (every or is_task_dir(d))
+
+    def source(self, bench: str) -> tuple[str, str]:
+        """(kind, location) for records: ("path", PATH as given) or ("catalog", root)."""
+        folder = self.folders.get(bench)
+        if folder is not None:
+            return "path", str(folder.given)
+        return "catalog", str(self.root)
+
+    def _folder_benchmark(self, folder: TaskFolder) -> Benchmark:
+        spec_file = folder.spec_file
+        spec = BenchmarkSpec() if spec_file is None else load_yaml(spec_file, BenchmarkSpec)
+        spec = spec.model_copy(update={"name": folder.name})
+        return Benchmark(spec=spec, dir=folder.dir, tasks=folder.tasks_dir)
 
     @cache  # noqa: B019 - a catalog lives for one command
     def benchmark(self, name: str) -> Benchmark:
-        check_id("benchmark", name)
-        d = self.benchmarks_dir / name
-        if not (d / "benchmark.yaml").is_file():
-            raise UsageError(f"unknown benchmark {name!r}", suggest(name, self.benchmark_names()))
-        spec = load_yaml(d / "benchmark.yaml", BenchmarkSpec)
-        if spec.name != name:
-            raise UsageError(
-                f"{d / 'benchmark.yaml'}: name {spec.name!r} differs from its directory {name!r}",
-                "make the name field equal the directory name",
-            )
-        bench = Benchmark(spec=spec, dir=d)
+        folder = self.folders.get(name)
+        if folder is not None:
+            bench = self._folder_benchmark(folder)
+        else:
+            check_id("benchmark", name)
+            d = self.benchmarks_dir / name
+            if not (d / SPEC_FILE).is_file():
+                raise UsageError(
+                    f"unknown benchmark {name!r}", suggest(name, self.benchmark_names())
+                )
+            spec = load_yaml(d / SPEC_FILE, BenchmarkSpec)
+            if spec.name != name:
+                raise UsageError(
+                    f"{d / SPEC_FILE}: name {spec.name!r} differs from its directory {name!r}",
+                    "make the name field equal the directory name",
+                )
+            tasks = d / "tasks" if (d / "tasks").is_dir() else d
+            bench = Benchmark(spec=spec, dir=d, tasks=tasks)
         if bench.shared:
             if env_dockerfile(bench.env_dir) is None:
                 raise UsageError(
@@ -191,11 +251,11 @@ class Catalog:
     def task(self, bench_name: str, task_id: str) -> Task:
         bench = self.benchmark(bench_name)
         check_id("task", task_id, f"benchmark {bench_name!r}")
-        d = bench.dir / "tasks" / task_id
-        if not d.is_dir():
+        d = bench.tasks_dir / task_id
+        if not self._is_task(bench, task_id, d):
             raise UsageError(
                 f"unknown task {task_id!r} in benchmark {bench_name!r}",
-                suggest(task_id, self._names(bench.dir / "tasks")),
+                suggest(task_id, self.task_ids(bench_name)),
             )
         spec = load_toml(d / "task.toml", TaskSpec)
         for required in ("instruction.md", "tests/test.sh"):
@@ -209,10 +269,11 @@ class Catalog:
         # inside the task directory but crosses the visibility boundary.
         check_symlinks(d / "environment")
         task = Task(id=task_id, benchmark=bench_name, spec=spec, dir=d)
-        if not bench.shared and env_dockerfile(task.env_dir) is None:
+        if not bench.shared and task.docker_image is None and env_dockerfile(task.env_dir) is None:
             raise UsageError(
                 f"task {bench_name}/{task_id} has no environment/Dockerfile",
-                f"benchmark {bench_name!r} is per-task: every task needs environment/Dockerfile",
+                f"benchmark {bench_name!r} is per-task: every task needs environment/Dockerfile "
+                "or [environment] docker_image in task.toml",
             )
         return task
 
@@ -222,7 +283,7 @@ class Catalog:
     @cache  # noqa: B019
     def agent(self, name: str) -> Agent:
         check_id("agent", name)
-        d = self.agents_dir / name
+        d = self._agent_dir(name)
         if not (d / "agent.yaml").is_file():
             raise UsageError(f"unknown agent {name!r}", suggest(name, self.agent_names()))
         spec = load_yaml(d / "agent.yaml", AgentSpec)
@@ -239,23 +300,29 @@ class Catalog:
         check_symlinks(d)
         return Agent(spec=spec, dir=d)
 
+    def validate_benchmark(self, name: str) -> tuple[int, list[UsageError]]:
+        """Load one benchmark and every task of it; return (entries checked, errors)."""
+        try:
+            self.benchmark(name)
+        except UsageError as exc:
+            return 1, [exc]
+        errors: list[UsageError] = []
+        ids = self.task_ids(name)
+        for tid in ids:
+            try:
+                self.task(name, tid)
+            except UsageError as exc:
+                errors.append(exc)
+        return 1 + len(ids), errors
+
     def validate_all(self) -> tuple[int, list[UsageError]]:
         """Load every descriptor; return (entries checked, errors)."""
         errors: list[UsageError] = []
         count = 0
         for name in self.benchmark_names():
-            count += 1
-            try:
-                self.benchmark(name)
-            except UsageError as exc:
-                errors.append(exc)
-                continue
-            for tid in self._names(self.benchmarks_dir / name / "tasks"):
-                count += 1
-                try:
-                    self.task(name, tid)
-                except UsageError as exc:
-                    errors.append(exc)
+            n, errs = self.validate_benchmark(name)
+            count += n
+            errors.extend(errs)
         for name in self.agent_names():
             count += 1
             try:

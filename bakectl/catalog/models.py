@@ -5,20 +5,43 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from bakectl.catalog.naming import familiar_ref
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def check_base_images(mapping: dict[str, str]) -> dict[str, str]:
+    """FROM reference as written -> the image that stands in for it (a local or mirror ref,
+    or `docker-image://REF`). Both sides must be image references."""
+    for ref, image in mapping.items():
+        if familiar_ref(ref) is None:
+            raise ValueError(f"{ref!r} is not an image reference (NAME[:TAG][@sha256:HEX])")
+        if familiar_ref(image.removeprefix("docker-image://")) is None:
+            raise ValueError(f"{ref!r} maps to {image!r}, which is not an image reference")
+    return mapping
+
+
 class BenchmarkSpec(_Strict):
-    name: str
+    # In containers/ the name must equal the directory; a folder given with -p may omit it.
+    name: str | None = None
     description: str = ""
     version: str = "0"
-    environment: Literal["shared", "per-task"]
+    # Harbor tasks each bring their own environment/: per-task unless a benchmark says shared.
+    environment: Literal["shared", "per-task"] = "per-task"
     workdir: str = Field(default="/app", pattern=r"^/[A-Za-z0-9._/-]*$")
     base_image: str = "debian"
+    # FROM references (tags, digests, registry prefixes) -> local or mirror images, applied
+    # as bake named contexts; the task's Dockerfile stays as it is.
+    base_images: dict[str, str] = {}
+
+    @field_validator("base_images")
+    @classmethod
+    def _refs(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_base_images(value)
 
 
 class AgentSpec(_Strict):
@@ -157,9 +180,6 @@ class TaskSpec(_Loose):
 # Fields a task may set that bakectl reads but does not (yet) act on, with why. Anything
 # else not declared above is a misspelling or a newer Harbor field: warned too.
 UNSUPPORTED = {
-    # harbor-tasks' base-image work builds a prebuilt image as the environment; drop
-    # this entry where that has landed.
-    "environment.docker_image": "a prebuilt image instead of environment/ is not used here",
     "environment.storage_mb": "no disk quota on this engine (as Harbor's docker environment)",
     "environment.build_timeout_sec": "bakectl builds every image in one bake graph",
     "environment.gpu_types": "bakectl does not pick GPU types",
@@ -247,11 +267,16 @@ def _raw(spec: TaskSpec, path: str):
 class Benchmark(BaseModel):
     model_config = ConfigDict(frozen=True)
     spec: BenchmarkSpec
-    dir: Path
+    dir: Path  # benchmark.yaml and a shared environment/ sit here
+    tasks: Path | None = None  # the folder of task folders; default dir/tasks
 
     @property
     def name(self) -> str:
-        return self.spec.name
+        return self.spec.name or self.dir.name
+
+    @property
+    def tasks_dir(self) -> Path:
+        return self.tasks or self.dir / "tasks"
 
     @property
     def shared(self) -> bool:
@@ -284,6 +309,12 @@ class Task(BaseModel):
     @property
     def solution_dir(self) -> Path:
         return self.dir / "solution"
+
+    @property
+    def docker_image(self) -> str | None:
+        """`[environment] docker_image`: a prebuilt image the task runs in (no Dockerfile)."""
+        value = getattr(self.spec.environment, "docker_image", None)
+        return value or None
 
 
 class Agent(BaseModel):

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from bakectl.cli.common import (
+    BaseImages,
     BuilderName,
     DryRun,
     Engine,
@@ -15,9 +16,12 @@ from bakectl.cli.common import (
     Push,
     Registry,
     Sets,
+    SourceName,
+    SourcePath,
     TaskIds,
     check_engine_flag,
     setup,
+    source,
 )
 
 app = typer.Typer(
@@ -25,12 +29,39 @@ app = typer.Typer(
 )
 
 
-def _build(targets_fn, *, registry, dry_run, engine, push, builder, platform, no_cache, sets):
+def _build(
+    targets_fn,
+    *,
+    registry,
+    dry_run,
+    engine,
+    push,
+    builder,
+    platform,
+    no_cache,
+    sets,
+    base_images=None,
+    benchmark=None,
+    path=None,
+    name=None,
+):
+    """Build what targets_fn(renderer, benchmark id) names; a benchmark command passes
+    its benchmark id or -p PATH, the others neither."""
     from bakectl.engine.build import Builder, BuildOptions
 
     check_engine_flag(engine)
-    r = setup(registry)
-    targets = targets_fn(r)
+    if benchmark is not None or path is not None or name is not None:
+        r, benchmark = source(
+            benchmark,
+            path,
+            name,
+            registry=registry,
+            base_images=base_images,
+            example="bakectl build eval arith --agent oracle, or bakectl build eval -p TASKS/ -a oracle",
+        )
+    else:
+        r = setup(registry, base_images=base_images)
+    targets = targets_fn(r, benchmark)
     opts = BuildOptions(
         push=push,
         builder=builder,
@@ -45,8 +76,10 @@ def _build(targets_fn, *, registry, dry_run, engine, push, builder, platform, no
 
 @app.command("eval")
 def build_eval(
-    benchmark: Annotated[str, typer.Argument(help="Benchmark id.")],
-    agent: Annotated[str, typer.Option("--agent", "-a", help="Agent id.")],
+    benchmark: Annotated[
+        str | None, typer.Argument(help="Benchmark id (or -p PATH).", show_default=False)
+    ] = None,
+    agent: Annotated[str, typer.Option("--agent", "-a", help="Agent id.")] = "",
     task_id: TaskIds = None,
     registry: Registry = None,
     dry_run: DryRun = False,
@@ -56,12 +89,22 @@ def build_eval(
     platform: Platform = None,
     no_cache: NoCache = False,
     set_: Sets = None,
+    path: SourcePath = None,
+    name: SourceName = None,
+    base_image: BaseImages = None,
 ) -> None:
     """Eval image(s): benchmark (or task) environment + agent + runtime."""
+    from bakectl.errors import UsageError
     from bakectl.render.select import eval_targets
 
+    if not agent:
+        raise UsageError("build eval needs --agent", "e.g. bakectl build eval arith --agent oracle")
     _build(
-        lambda r: eval_targets(r, benchmark, agent, task_id),
+        lambda r, bench: eval_targets(r, bench, agent, task_id),
+        benchmark=benchmark,
+        path=path,
+        name=name,
+        base_images=base_image,
         registry=registry,
         dry_run=dry_run,
         engine=engine,
@@ -75,7 +118,9 @@ def build_eval(
 
 @app.command("bench")
 def build_bench(
-    benchmark: Annotated[str, typer.Argument(help="Benchmark id.")],
+    benchmark: Annotated[
+        str | None, typer.Argument(help="Benchmark id (or -p PATH).", show_default=False)
+    ] = None,
     task_id: TaskIds = None,
     registry: Registry = None,
     dry_run: DryRun = False,
@@ -85,12 +130,19 @@ def build_bench(
     platform: Platform = None,
     no_cache: NoCache = False,
     set_: Sets = None,
+    path: SourcePath = None,
+    name: SourceName = None,
+    base_image: BaseImages = None,
 ) -> None:
     """Base image(s): the shared environment, or each task's environment."""
     from bakectl.render.select import bench_targets
 
     _build(
-        lambda r: bench_targets(r, benchmark, task_id),
+        lambda r, bench: bench_targets(r, bench, task_id),
+        benchmark=benchmark,
+        path=path,
+        name=name,
+        base_images=base_image,
         registry=registry,
         dry_run=dry_run,
         engine=engine,
@@ -118,7 +170,7 @@ def build_agent(
     from bakectl.render.select import agent_targets
 
     _build(
-        lambda r: agent_targets(r, agent),
+        lambda r, _bench: agent_targets(r, agent),
         registry=registry,
         dry_run=dry_run,
         engine=engine,
@@ -143,12 +195,14 @@ def build_all(
     platform: Platform = None,
     no_cache: NoCache = False,
     set_: Sets = None,
+    base_image: BaseImages = None,
 ) -> None:
     """Every benchmark x agent eval image, in one bake graph."""
     from bakectl.render.select import all_targets
 
     _build(
-        lambda r: all_targets(r, agent),
+        lambda r, _bench: all_targets(r, agent),
+        base_images=base_image,
         registry=registry,
         dry_run=dry_run,
         engine=engine,

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from bakectl.cli.common import Registry, setup
+from bakectl.cli.common import BaseImages, Registry, SourceName, SourcePath, setup
+from bakectl.cli.common import source as task_source
 
 
 def _command_line(argv: list[str]) -> list[str]:
@@ -33,11 +34,15 @@ def _command_line(argv: list[str]) -> list[str]:
 
 
 def bundle(
-    source: Annotated[
-        str,
-        typer.Argument(help="A job directory, a bundle, or a benchmark id (with --agent)."),
-    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="The bundle directory to write.")],
+    what: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="SOURCE",
+            help="A job directory, a bundle, or a benchmark id (with --agent); or -p PATH.",
+            show_default=False,
+        ),
+    ] = None,
     agent: Annotated[
         str | None, typer.Option("--agent", "-a", help="Bundle BENCHMARK x this agent.")
     ] = None,
@@ -62,6 +67,9 @@ def bundle(
         ),
     ] = False,
     registry: Registry = None,
+    folder: SourcePath = None,
+    name: SourceName = None,
+    base_image: BaseImages = None,
 ) -> None:
     """Write a self-contained bundle that rebuilds and reruns anywhere (run --bundle).
 
@@ -75,9 +83,30 @@ def bundle(
     from bakectl.cli.selection import select_tasks
     from bakectl.errors import UsageError
 
-    path = Path(source)
     renderer = None
-    if path.is_dir() and b.is_bundle(path):
+    if folder is not None or what is None:
+        # -p PATH: the task folder is the benchmark, bundled before any run.
+        renderer, what = task_source(
+            what,
+            folder,
+            name,
+            registry=registry,
+            base_images=base_image,
+            example="bakectl bundle -p TASKS/ --agent oracle -o DIR",
+        )
+        if not agent:
+            raise UsageError(
+                f"to bundle -p {folder}, pass --agent",
+                f"e.g. bakectl bundle -p {folder} --agent oracle -o DIR",
+            )
+    source = what
+    path = Path(source)
+    if renderer is not None:
+        b.check_out(out)
+        known = renderer.catalog.task_ids(source)
+        ids = select_tasks(tasks or "all", known, limit=limit, where=f"-p {folder}")
+        src = b.source_for_catalog(renderer, source, agent, ids, fixtures)
+    elif path.is_dir() and b.is_bundle(path):
         if agent or tasks or fixtures:
             raise UsageError(
                 f"{source} is already a bundle; --agent, --tasks and --fixtures do not apply",
@@ -88,7 +117,7 @@ def bundle(
         else:
             print(f"{source} is already a bundle; nothing to do")
         return
-    if path.is_dir() and (path / "job.json").is_file():
+    elif path.is_dir() and (path / "job.json").is_file():
         if agent or fixtures:
             raise UsageError(
                 "--agent and --fixtures are for bundling a benchmark before a run",
@@ -110,13 +139,13 @@ def bundle(
                 f"e.g. bakectl bundle {source} --agent oracle --tasks all -o DIR",
             )
         b.check_out(out)
-        renderer = setup(registry)
+        renderer = setup(registry, base_images=base_image)
         renderer.catalog.benchmark(source)
         known = renderer.catalog.task_ids(source)
         ids = select_tasks(tasks or "all", known, limit=limit, where=f"benchmark {source!r}")
         src = b.source_for_catalog(renderer, source, agent, ids, fixtures)
     if renderer is None:
-        renderer = setup(registry)
+        renderer = setup(registry, base_images=base_image)
     made = b.make_bundle(
         renderer,
         src,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from bakectl.cli.common import Registry, setup
+from bakectl.cli.common import Registry, SourceName, SourcePath, setup, source
 
 app = typer.Typer(help="List catalog entries and built images.", no_args_is_help=True)
 
@@ -63,10 +63,15 @@ def list_agents(as_json: Json = False) -> None:
 
 @app.command("tasks")
 def list_tasks(
-    benchmark: Annotated[str, typer.Argument(help="Benchmark id.")], as_json: Json = False
+    benchmark: Annotated[
+        str | None, typer.Argument(help="Benchmark id (or -p PATH).", show_default=False)
+    ] = None,
+    path: SourcePath = None,
+    name: SourceName = None,
+    as_json: Json = False,
 ) -> None:
-    """Tasks of one benchmark."""
-    r = setup()
+    """Tasks of one benchmark, or of the task folder(s) -p PATH."""
+    r, benchmark = source(benchmark, path, name, example="bakectl list tasks -p TASKS/")
     if as_json:
         rows = []
         for tid in r.catalog.task_ids(benchmark):
@@ -104,45 +109,56 @@ def list_images(registry: Registry = None, as_json: Json = False) -> None:
         print(line)
 
 
-def validate(as_json: Json = False) -> None:
-    """Load and check every descriptor in the catalog."""
+def validate(path: SourcePath = None, name: SourceName = None, as_json: Json = False) -> None:
+    """Load and check every descriptor in the catalog, or the task folder(s) -p PATH."""
     from bakectl.errors import UsageError
 
-    r = setup()
-    count, errors = r.catalog.validate_all()
+    r = setup(path=path, name=name)
+    if path is not None:
+        bench = next(iter(r.catalog.folders))
+        count, errors = r.catalog.validate_benchmark(bench)
+        benches = [bench]
+        what = f"entries of -p {path}"
+        ok_line = f"ok: {count} entries valid (benchmark {bench}: {count - 1} tasks)"
+    else:
+        count, errors = r.catalog.validate_all()
+        benches = r.catalog.benchmark_names()
+        what = "catalog entries"
+        ok_line = (
+            f"ok: {count} entries valid ({len(benches)} benchmarks, "
+            f"{len(r.catalog.agent_names())} agents)"
+        )
+    warnings = _task_warnings(r.catalog, benches)
     if as_json:
         print_json(
             {
                 "ok": not errors,
                 "entries": count,
-                "benchmarks": len(r.catalog.benchmark_names()),
+                "benchmarks": len(benches),
                 "agents": len(r.catalog.agent_names()),
                 "errors": [{"message": e.message, "hint": e.hint} for e in errors],
+                "warnings": warnings,
             }
         )
     for e in errors:
         typer.echo(f"error: {e.message}", err=True)
-    for w in _task_warnings(r.catalog):
+    for w in warnings:
         typer.echo(f"warning: {w}", err=True)
     if errors:
         raise UsageError(
-            f"{len(errors)} of {count} catalog entries are invalid (listed above)", errors[0].hint
+            f"{len(errors)} of {count} {what} are invalid (listed above)", errors[0].hint
         )
-    if as_json:
-        return
-    print(
-        f"ok: {count} entries valid ({len(r.catalog.benchmark_names())} benchmarks, "
-        f"{len(r.catalog.agent_names())} agents)"
-    )
+    if not as_json:
+        print(ok_line)
 
 
-def _task_warnings(catalog) -> list[str]:
+def _task_warnings(catalog, benches: list[str]) -> list[str]:
     """task.toml fields bakectl does not honour, and misspelt ones (Harbor's task format)."""
     from bakectl.errors import UsageError
     from bakectl.runner.task_checks import task_notes
 
     out: list[str] = []
-    for name in catalog.benchmark_names():
+    for name in benches:
         try:
             ids = catalog.task_ids(name)
         except UsageError:

@@ -13,7 +13,15 @@ from typing import Annotated, Any
 
 import typer
 
-from bakectl.cli.common import DryRun, Registry, setup
+from bakectl.cli.common import (
+    BaseImages,
+    DryRun,
+    Registry,
+    SourceName,
+    SourcePath,
+    setup,
+    source,
+)
 
 Out = Annotated[
     Path | None, typer.Option("--out", "-o", help="Parent directory of job directories [runs].")
@@ -58,6 +66,18 @@ class RunFlags:
     agent_cmd: str | None = None
     json: bool = False
     quiet: bool = False
+    path: Path | None = None  # -p PATH: the task folder the benchmark is
+    name: str | None = None
+    base_images: tuple[str, ...] = ()
+
+    def setup(self, registry: str | None = None):
+        """The renderer for these flags' task source (the catalog, or -p PATH)."""
+        return setup(
+            registry or self.registry,
+            path=self.path,
+            name=self.name,
+            base_images=list(self.base_images),
+        )
 
     @property
     def out_dir(self) -> Path:
@@ -159,6 +179,9 @@ def run(
     ] = None,
     json: Json = False,
     quiet: Quiet = False,
+    path: SourcePath = None,
+    name: SourceName = None,
+    base_image: BaseImages = None,
 ) -> None:
     """Run tasks with one agent; the verifier scores each. Every run is a job:
     <out>/<job_id>/ holds job.json, tasks/<task>/attempt-<k>/ and summary.json.
@@ -191,6 +214,9 @@ def run(
         agent_cmd=agent_cmd,
         json=json,
         quiet=quiet,
+        path=path,
+        name=name,
+        base_images=tuple(base_image or ()),
     )
     from bakectl.errors import UsageError
     from bakectl.runner.batch import check_limits
@@ -206,6 +232,8 @@ def run(
     if resume is not None:
         _run_resumed(flags)
         return
+    if path is not None or name is not None:
+        benchmark = source(benchmark, path, name, base_images=base_image)[1]
     if benchmark is None or agent is None:
         raise UsageError(
             "pass a benchmark and --agent (or --resume JOB, --bundle DIR, --agent-cmd CMD)",
@@ -223,7 +251,7 @@ def run(
         )
     from bakectl.cli.selection import select_tasks
 
-    renderer = setup(registry)
+    renderer = flags.setup()
     known = renderer.catalog.task_ids(benchmark) if renderer.catalog.benchmark(benchmark) else []
     ids = select_tasks(
         [task_id] if task_id is not None else str(tasks),
@@ -299,7 +327,7 @@ def _run_resumed(flags: RunFlags) -> None:
 
     assert flags.resume is not None
     record = jobs.read_job(flags.resume)
-    if record.source.kind != "catalog" or record.agent_cmd:
+    if record.source.kind == "bundle" or record.agent_cmd:
         what = "--agent-cmd" if record.agent_cmd else f"--bundle {record.source.location}"
         raise UsageError(
             f"--resume {flags.resume}: a {what} job reruns, it does not resume",
@@ -314,7 +342,12 @@ def _run_resumed(flags: RunFlags) -> None:
             f"--resume {flags.resume}: {flag} {value} contradicts the job record ({have})",
             f"drop {flag}: bakectl run --resume {jobs.display(flags.resume)} restores the rest",
         )
-    renderer = setup(record.registry)
+    if record.source.kind == "path":  # a -p job: the same task folder, the same name
+        renderer = setup(
+            record.registry, path=Path(str(record.source.location)), name=record.source.benchmark
+        )
+    else:
+        renderer = setup(record.registry)
     ag = renderer.catalog.agent(record.agent)
     if record.agent_version and ag.spec.version != record.agent_version:
         raise UsageError(
@@ -462,7 +495,7 @@ def _run_agent_command(flags: RunFlags) -> None:
         )
     options = flags.options()
     result = run_local_job(
-        setup(flags.registry), flags.benchmark, flags.task_id, flags.agent_cmd or "", options
+        flags.setup(), flags.benchmark, flags.task_id, flags.agent_cmd or "", options
     )
     if not flags.dry_run and not flags.json:
         print(result.line(), flush=True)
@@ -484,7 +517,9 @@ def _single_end(flags: RunFlags, results) -> None:
 
 
 def oracle(
-    benchmark: Annotated[str, typer.Argument(help="Benchmark id.")],
+    benchmark: Annotated[
+        str | None, typer.Argument(help="Benchmark id (or -p PATH).", show_default=False)
+    ] = None,
     task_id: Annotated[
         list[str] | None,
         typer.Option("--task-id", "-t", help="Task id or glob (repeatable)."),
@@ -498,6 +533,9 @@ def oracle(
     no_build: NoBuild = False,
     registry: Registry = None,
     quiet: Quiet = False,
+    path: SourcePath = None,
+    name: SourceName = None,
+    base_image: BaseImages = None,
 ) -> None:
     """Check the scorers: oracle must score 1 and nop below 1 on each task (exit 1 if not).
     One job directory: the oracle's attempts, and the nop job inside it (<job>/nop/)."""
@@ -506,13 +544,21 @@ def oracle(
     from bakectl.runner import RunOptions
     from bakectl.runner.oracle import check_oracle, format_table
 
+    renderer, benchmark = source(
+        benchmark,
+        path,
+        name,
+        registry=registry,
+        base_images=base_image,
+        example="bakectl oracle terminal-tasks --all, or bakectl oracle -p TASKS/ --all",
+    )
     given = [x for x in (task_id, tasks, all_tasks or None) if x]
     if len(given) != 1:
+        where = f"-p {path}" if path is not None else benchmark
         raise UsageError(
             "pass one of --task-id T (repeatable), --tasks SEL or --all",
-            f"e.g. bakectl oracle {benchmark} --all",
+            f"e.g. bakectl oracle {where} --all",
         )
-    renderer = setup(registry)
     renderer.catalog.benchmark(benchmark)
     known = renderer.catalog.task_ids(benchmark)
     sel: str | list[str] = "all" if all_tasks else (tasks if tasks is not None else task_id or [])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
-from bakectl.catalog.naming import registry_host
+from bakectl.catalog.naming import familiar_ref, registry_host, unmapped_hint
 from bakectl.engine import classify
 from bakectl.engine.docker import (
     check_builder,
@@ -55,7 +55,11 @@ class Builder:
     def __init__(self, renderer: Renderer, options: BuildOptions) -> None:
         self.r = renderer
         self.o = options
-        self.root_hcl = renderer.catalog.root / "docker-bake.hcl"
+        # The project's docker-bake.hcl, else the defaults bakectl ships (catalog.bake_file);
+        # a bundle's definition is whole and has neither.
+        self.root_hcl = getattr(renderer.catalog, "bake_file", None) or (
+            renderer.catalog.root / "docker-bake.hcl"
+        )
         if options.builder:
             options.push = True  # a remote builder cannot load into the local store
         if options.push:
@@ -115,7 +119,15 @@ class Builder:
         separate = not self._docker_is_podman()
         if separate:
             # podman cannot pull here (air-gapped): give it the base images docker has.
-            for base in sorted({self.r.vars[a] for a in BASE_ARGS}):
+            # ... and the images mapped FROM references stand in for (docker-image:// contexts).
+            mapped = {
+                v.removeprefix("docker-image://")
+                for spec in printed.get("target", {}).values()
+                for v in (spec.get("contexts") or {}).values()
+                if isinstance(v, str) and v.startswith("docker-image://")
+            }
+            local = {ref for t in targets for c in t.closure() for ref in c.needs_local}
+            for base in sorted({self.r.vars[a] for a in BASE_ARGS} | mapped | local):
                 if self.o.dry_run or not image_exists(base, "podman"):
                     plan.add(
                         Step(
@@ -218,8 +230,23 @@ class Builder:
             return
         self.build_missing(pending)
 
+    def _check_local_inputs(self, pending: list[ImageTarget]) -> None:
+        """An image a build takes from the local store as it is (a task's docker_image) must
+        be there: say which, and how to map it, before anything runs."""
+        for t in pending:
+            for c in t.closure():
+                for ref in c.needs_local:
+                    if not image_exists(ref):
+                        raise UsageError(
+                            f"{c.target}: [environment] docker_image {ref!r} is neither a local "
+                            "image nor mapped to one",
+                            unmapped_hint(ref),
+                        )
+
     def build_missing(self, pending: list[ImageTarget]) -> None:
         """Build `pending` (as `missing` found them), with the podman fallback."""
+        if not self.o.dry_run and not self.o.push:
+            self._check_local_inputs(pending)
         bake_file = self.r.write(pending)
         step = self.bake_step(bake_file, pending)
         if self.o.dry_run:
@@ -248,6 +275,14 @@ class Builder:
                 if classify.engine_down(res.stderr) and not self.o.builder:
                     raise engine_error(res.stderr)
                 reason = self._should_fall_back(res.stderr) if self.o.engine == "auto" else None
+                # A base image nobody could give: name it and say how to map it.
+                unresolved = [r for r in classify.unresolved_images(res.stderr) if familiar_ref(r)]
+                if reason is None and unresolved:
+                    raise BuildError(
+                        f"docker buildx bake could not get base image(s) {', '.join(unresolved)}: "
+                        "not in the local store and no registry gave them",
+                        unmapped_hint(unresolved[0]),
+                    )
                 if reason is None:
                     raise BuildError(
                         f"docker buildx bake failed (exit {res.returncode}); its error is above",

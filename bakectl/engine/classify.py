@@ -29,7 +29,7 @@ BUILDER_BOOT = re.compile(
 # BuildKit could not find an image. Whether the builder merely cannot see a
 # local image, or the image truly does not exist, is decided by asking docker.
 UNRESOLVED = re.compile(
-    r"failed to resolve source metadata for ([^\s:]+(?::[^\s:]+)?)(?::|\s)"
+    r"failed to resolve source metadata for ([^\s:@]+(?::[^\s:@]+)?(?:@\w+:[0-9a-f]+)?)(?::|\s)"
     r"|pull access denied for ([^\s,]+)"
     r"|([^\s\"]+): not found",
 )

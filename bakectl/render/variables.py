@@ -11,6 +11,8 @@ import os
 import re
 from pathlib import Path
 
+from bakectl.data import BAKE_DEFAULTS
+
 BUILTIN_DEFAULTS = {
     "REGISTRY": "bakectl",
     "TAG": "",
@@ -28,7 +30,8 @@ def hcl_defaults(hcl: Path) -> dict[str, str]:
 
 
 def resolve(root: Path, overrides: dict[str, str] | None = None) -> dict[str, str]:
-    values = {**BUILTIN_DEFAULTS, **hcl_defaults(root / "docker-bake.hcl")}
+    hcl = root / "docker-bake.hcl"  # else the defaults bakectl ships (bakectl/data)
+    values = {**BUILTIN_DEFAULTS, **hcl_defaults(hcl if hcl.is_file() else BAKE_DEFAULTS)}
     for key in values:
         if key in os.environ:
             values[key] = os.environ[key]

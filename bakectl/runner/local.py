@@ -182,7 +182,10 @@ def run_local(
     check_timeout(o.timeout_sec)
     entrypoint = catalog.core_dir / "entrypoint.sh"
     if not entrypoint.is_file():
-        raise UsageError(f"the runtime is missing: {entrypoint}", "containers/core holds it")
+        raise UsageError(
+            f"the runtime is missing: {entrypoint}",
+            "a catalog's containers/core replaces bakectl/data/core whole: complete it or remove it",
+        )
     if shutil.which("bash") is None:
         raise UsageError("bash is not installed", "--agent-cmd runs with bash -c")
     model = with_recorded_model(o, replay_provenance(o)).model

@@ -94,7 +94,7 @@ def test_find_root_walks_up(tmp_path: Path, clean_env) -> None:
 def test_standard_catalog_loads(std) -> None:
     c = Catalog(std.root)
     assert c.benchmark_names() == ["arith", "term"]
-    assert c.agent_names() == ["chat", "oracle"]
+    assert c.agent_names() == ["chat", "nop", "oracle"]  # nop: shipped in bakectl/data
     assert c.task_ids("arith") == ["1", "2"]
     assert c.benchmark("arith").shared
     assert not c.benchmark("term").shared
@@ -102,7 +102,7 @@ def test_standard_catalog_loads(std) -> None:
     assert t.spec.agent.timeout_sec == 120.0
     assert t.spec.environment.memory_mb == 512
     assert c.agent("chat").spec.version == "2.0"
-    assert c.validate_all() == (7, [])
+    assert c.validate_all() == (8, [])
 
 
 def test_task_toml_accepts_unknown_harbor_fields(std) -> None:
@@ -365,7 +365,7 @@ def test_validate_all_collects_every_error(std) -> None:
     std.task("term", "Bad")
     std.write(std.agent_dir("oracle") / "agent.yaml", "name: oracle\nneeds_solution: maybe\n")
     count, errors = Catalog(std.root).validate_all()
-    assert count == 6  # arith (its tasks are skipped), term, 2 term tasks, 2 agents
+    assert count == 7  # arith (its tasks are skipped), term, 2 term tasks, 3 agents (+ nop)
     messages = "\n".join(e.message for e in errors)
     assert len(errors) == 4, messages
     assert "benchmark.yaml:3: malformed YAML" in messages
