@@ -27,10 +27,9 @@ app = typer.Typer(
 
 def _build(targets_fn, *, registry, dry_run, engine, push, builder, platform, no_cache, sets):
     from bakectl.engine.build import Builder, BuildOptions
+    from bakectl.render.overrides import parse_all
 
     check_engine_flag(engine)
-    r = setup(registry)
-    targets = targets_fn(r)
     opts = BuildOptions(
         push=push,
         builder=builder,
@@ -40,7 +39,9 @@ def _build(targets_fn, *, registry, dry_run, engine, push, builder, platform, no
         engine=engine,
         dry_run=dry_run,
     )
-    Builder(r, opts).build(targets)
+    r = setup(registry)
+    r.overrides = parse_all(opts.all_sets())  # hashed: rendered targets must see them
+    Builder(r, opts).build(targets_fn(r))
 
 
 @app.command("eval")

@@ -38,6 +38,11 @@ class BuildOptions:
     dry_run: bool = False
     retries: int = 4  # attempts for transient registry failures
 
+    def all_sets(self) -> list[str]:
+        """Every `--set` bake gets: `--platform` as `*.platform`, then the user's."""
+        platform = [f"*.platform={','.join(self.platforms)}"] if self.platforms else []
+        return platform + list(self.sets)
+
 
 def info(msg: str) -> None:
     print(f"bakectl: {msg}", file=sys.stderr, flush=True)
@@ -76,9 +81,7 @@ class Builder:
 
     def _bake_argv(self, bake_file: Path, targets: list[ImageTarget], *flags: str) -> tuple:
         argv = ["docker", "buildx", "bake", *self._files(bake_file), *flags]
-        for p in self.o.platforms:
-            argv += ["--set", f"*.platform={p}"]
-        for s in self.o.sets:
+        for s in self.o.all_sets():
             argv += ["--set", s]
         return (*argv, *(t.target for t in targets))
 
@@ -170,15 +173,20 @@ class Builder:
         """Run, retrying only failures whose stderr says they are transient."""
 
         def transient(res: StepResult) -> bool:
-            if res.returncode != 0 and classify.is_transient(res.stderr):
-                info(f"transient failure (exit {res.returncode}); retrying with backoff")
-                return True
-            return False
+            return res.returncode != 0 and classify.is_transient(res.stderr)
+
+        def say(state) -> None:  # before a retry that will happen: never after the last
+            code = state.outcome.result().returncode
+            info(
+                f"transient failure (exit {code}); retrying with backoff "
+                f"({state.attempt_number}/{self.o.retries - 1})"
+            )
 
         retry = Retrying(
             stop=stop_after_attempt(self.o.retries),
             wait=wait_exponential(multiplier=0.5, max=8),
             retry=retry_if_result(transient),
+            before_sleep=say,
             retry_error_callback=lambda s: s.outcome.result(),
         )
         return retry(lambda: run_step(step))
@@ -191,6 +199,13 @@ class Builder:
         if local:
             return f"the buildx builder cannot see local image(s) {', '.join(local)}"
         return None
+
+    def check_overrides(self, targets: list[ImageTarget]) -> None:
+        """`--set` names targets of this graph (before the up-to-date test)."""
+        from bakectl.render.overrides import check_targets, parse_all
+
+        names = list(dict.fromkeys(c.target for t in targets for c in t.closure()))
+        check_targets(self.r.overrides or parse_all(self.o.all_sets()), names)
 
     def missing(self, targets: list[ImageTarget]) -> list[ImageTarget]:
         """The targets to build: those the local store lacks (all of them when pushing
@@ -211,6 +226,7 @@ class Builder:
         """Build what is missing of `targets` in one bake graph; say what is up to date."""
         if self.o.builder:  # read-only, so dry-run checks it too
             check_builder(self.o.builder)
+        self.check_overrides(targets)
         pending = self.missing(targets)
         if not pending:
             for t in targets:

@@ -188,7 +188,7 @@ def test_run_step_missing_command() -> None:
 
 
 def test_bake_steps_round_trip(std, build_dir: Path) -> None:
-    r = Renderer(Catalog(std.root), variables.resolve(std.root, {"REGISTRY": "127.0.0.1:5000/e v"}))
+    r = Renderer(Catalog(std.root), variables.resolve(std.root, {"REGISTRY": "127.0.0.1:5000/e-v"}))
     targets = eval_targets(r, "arith", "chat", None)
     opts = BuildOptions(
         sets=["*.args.FOO=a b", "*.labels.x=it's"],
@@ -200,7 +200,7 @@ def test_bake_steps_round_trip(std, build_dir: Path) -> None:
     bake_file = build_dir / "bake file.json"
     step = b.bake_step(bake_file, targets)
     assert step.mutates
-    assert shlex.split(step.shell()) == ["REGISTRY=127.0.0.1:5000/e v", *step.argv]
+    assert shlex.split(step.shell()) == ["REGISTRY=127.0.0.1:5000/e-v", *step.argv]
     argv = list(step.argv)
     assert argv[:5] == ["docker", "buildx", "bake", "-f", str(bake_file)]
     assert "--push" in argv and "--no-cache" in argv and "--load" not in argv
