@@ -9,6 +9,7 @@ import typer
 from bakectl import __version__
 from bakectl.cli import build, doctor, fixtures, gateway, images, inspect, push
 from bakectl.cli import bundle as bundle_cli
+from bakectl.cli import release as release_cli
 from bakectl.cli import report as report_cli
 from bakectl.cli import run as run_cli
 
@@ -34,6 +35,7 @@ app.command("score")(bundle_cli.score)
 app.command("bundle")(bundle_cli.bundle)
 app.command("report")(report_cli.report)
 app.command("gate")(report_cli.gate)
+app.command("release")(release_cli.release)
 
 
 @app.command("version")

@@ -15,6 +15,7 @@ from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponen
 from bakectl.catalog.naming import registry_host
 from bakectl.engine import classify
 from bakectl.engine.docker import (
+    builder_info,
     check_builder,
     engine_error,
     image_exists,
@@ -37,6 +38,8 @@ class BuildOptions:
     engine: str = "auto"  # auto | bake | podman
     dry_run: bool = False
     retries: int = 4  # attempts for transient registry failures
+    provenance: str | None = None  # bake --provenance (e.g. mode=max)
+    sbom: str | None = None  # bake --sbom (e.g. true)
 
     def all_sets(self) -> list[str]:
         """Every `--set` bake gets: `--platform` as `*.platform`, then the user's."""
@@ -90,6 +93,10 @@ class Builder:
         flags.append("--push" if self.o.push else "--load")
         if self.o.no_cache:
             flags.append("--no-cache")
+        if self.o.provenance:
+            flags += ["--provenance", self.o.provenance]
+        if self.o.sbom:
+            flags += ["--sbom", self.o.sbom]
         return Step(self._bake_argv(bake_file, targets, *flags), env=self._env())
 
     def print_step(self, bake_file: Path, targets: list[ImageTarget]) -> Step:
@@ -200,6 +207,41 @@ class Builder:
             return f"the buildx builder cannot see local image(s) {', '.join(local)}"
         return None
 
+    def check_platforms(self) -> None:
+        """Refuse, before building, what the builder cannot do (never drop it silently):
+        a platform it does not list; several platforms or attestations on the docker
+        driver with the classic image store (it can neither load an index nor keep
+        attestations)."""
+        wants_attest = bool(self.o.provenance or self.o.sbom)
+        if not self.o.platforms and not wants_attest:
+            return
+        b = builder_info(self.o.builder)
+        hint = (
+            "use a builder that can: 'docker buildx create --driver docker-container' with "
+            '--push, or the containerd image store (dockerd\'s "containerd-snapshotter" feature)'
+        )
+        for p in self.o.platforms:
+            if b.platforms and p not in b.platforms:
+                raise UsageError(
+                    f"--platform {p}: builder {b.name!r} ({b.driver} driver) builds only "
+                    + ", ".join(b.platforms),
+                    "register QEMU emulators (binfmt_misc) or use a builder for that platform "
+                    "('docker buildx create --platform ...')",
+                )
+        if b.classic_docker and len(self.o.platforms) > 1:
+            raise UsageError(
+                f"--platform {','.join(self.o.platforms)}: builder {b.name!r} is the docker "
+                "driver on the classic image store, which cannot hold a multi-platform image",
+                hint,
+            )
+        if b.classic_docker and wants_attest:
+            flag = "--provenance" if self.o.provenance else "--sbom"
+            raise UsageError(
+                f"{flag}: builder {b.name!r} is the docker driver on the classic image store, "
+                "which cannot keep attestations",
+                hint,
+            )
+
     def check_overrides(self, targets: list[ImageTarget]) -> None:
         """`--set` names targets of this graph (before the up-to-date test)."""
         from bakectl.render.overrides import check_targets, parse_all
@@ -227,6 +269,7 @@ class Builder:
         if self.o.builder:  # read-only, so dry-run checks it too
             check_builder(self.o.builder)
         self.check_overrides(targets)
+        self.check_platforms()
         pending = self.missing(targets)
         if not pending:
             for t in targets:

@@ -45,3 +45,17 @@ def all_targets(r: Renderer, agents: list[str] | None = None) -> list[ImageTarge
         for bench in r.catalog.benchmark_names():
             out.extend(eval_targets(r, bench, agent, None))
     return out
+
+
+def release_targets(r: Renderer, benches: list[str] | None) -> list[ImageTarget]:
+    """The whole release matrix: every base (shared or per task), agent layer and eval
+    image of the benchmarks (all when None or ['all']), and the gateway; each once,
+    dependencies first."""
+    names = r.catalog.benchmark_names() if not benches or benches == ["all"] else benches
+    out: list[ImageTarget] = []
+    for bench in names:
+        for agent in r.catalog.agent_names():
+            for t in eval_targets(r, bench, agent, None):
+                out.extend(c for c in t.closure() if c not in out)
+    out.append(r.gateway())
+    return out
