@@ -33,6 +33,10 @@ def release(
     no_latest: Annotated[
         bool, typer.Option("--no-latest", help="Do not move 'latest' with --tag.")
     ] = False,
+    republish: Annotated[
+        bool,
+        typer.Option("--republish", help="Push every image, also those the registry has."),
+    ] = False,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="release.json path (release.md beside it).")
     ] = Path("release.json"),
@@ -93,6 +97,7 @@ def release(
             latest=not no_latest,
             out=output,
             dry_run=dry_run,
+            republish=republish,
             tested=local_namespaces(r.catalog.root),
         ),
     ).run()

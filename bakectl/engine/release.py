@@ -112,6 +112,7 @@ class ReleaseOptions:
     latest: bool = True
     out: Path = Path("release.json")
     dry_run: bool = False
+    republish: bool = False  # push every content tag, even those the registry has
     tested: list[str] = field(default_factory=list)  # local namespaces to take images from
 
 
@@ -143,7 +144,9 @@ class Release:
         outcomes = {t.target: Outcome(t, "present") for t in self.targets}
         for t in self.targets:
             outcomes[t.target].manifest = self.registry.manifest(self.repo(t), t.tag)
-        pending = [t for t in self.targets if outcomes[t.target].manifest is None]
+        pending = [
+            t for t in self.targets if self.o.republish or outcomes[t.target].manifest is None
+        ]
         for t in self.targets:
             if t not in pending:
                 info(f"already in the registry: {t.image}")
