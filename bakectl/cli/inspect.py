@@ -59,9 +59,12 @@ def list_images(registry: Registry = None) -> None:
 def validate() -> None:
     """Load and check every descriptor in the catalog."""
     from bakectl.errors import UsageError
+    from bakectl.render.select import render_errors
 
     r = setup()
     count, errors = r.catalog.validate_all()
+    if not errors:  # what build would reject at render time (templates, target collisions)
+        errors = render_errors(r)
     for e in errors:
         typer.echo(f"error: {e.message}", err=True)
     if errors:
