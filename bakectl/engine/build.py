@@ -198,6 +198,36 @@ class Builder:
         )
         return retry(lambda: run_step(step))
 
+    def _retry_sessions(
+        self, res: StepResult, pending: list[ImageTarget]
+    ) -> tuple[StepResult, list[ImageTarget]]:
+        """BuildKit session errors are transient (not the user's Dockerfile): rerun
+        bake on the targets that did not finish, a bounded number of times."""
+        left = pending
+        for attempt in range(1, self.o.retries):
+            if res.returncode == 0 or not classify.buildkit_session_error(res.stderr):
+                break
+            # Loaded images are finished; with --push the store cannot tell, so all again
+            # (BuildKit's cache makes the finished ones cheap).
+            if not self.o.push:
+                left = self.missing(left)
+                if not left:  # every image arrived before the session broke
+                    return StepResult(res.step, 0, res.stderr), left
+            info(
+                f"BuildKit session error (transient, not your Dockerfile); retrying "
+                f"{len(left)} unfinished target(s) ({attempt}/{self.o.retries - 1})"
+            )
+            step = self.bake_step(self.r.write(left), left)
+            res = self.run_retrying(step) if self.o.push else run_step(step)
+        if res.returncode != 0 and classify.buildkit_session_error(res.stderr):
+            raise BuildError(
+                f"BuildKit kept losing its session ({self.o.retries} attempts); "
+                f"{len(left)} target(s) unfinished",
+                "a builder or daemon fault, not your Dockerfile: rerun (finished images are "
+                "kept), or restart the builder ('docker buildx stop')",
+            )
+        return res, left
+
     def _should_fall_back(self, stderr: str) -> str | None:
         if classify.builder_cannot_boot(stderr):
             return "the buildx builder could not start"
@@ -303,7 +333,9 @@ class Builder:
             self._run_fallback(bake_file, pending)
         else:
             res = self.run_retrying(step) if self.o.push else run_step(step)
+            res, pending_now = self._retry_sessions(res, pending)
             if res.returncode != 0:
+                bake_file = self.r.write(pending_now)
                 if classify.engine_down(res.stderr) and not self.o.builder:
                     raise engine_error(res.stderr)
                 reason = self._should_fall_back(res.stderr) if self.o.engine == "auto" else None
@@ -314,6 +346,6 @@ class Builder:
                         "by hand to iterate",
                     )
                 info(f"{reason}; falling back to podman build, derived from bake --print")
-                self._run_fallback(bake_file, pending)
+                self._run_fallback(bake_file, pending_now)
         for t in pending:
             info(f"built: {t.image}")

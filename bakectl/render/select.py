@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bakectl.catalog import Catalog
+from bakectl.errors import UsageError
 from bakectl.render.renderer import ImageTarget, Renderer
 
 
@@ -59,3 +60,22 @@ def release_targets(r: Renderer, benches: list[str] | None) -> list[ImageTarget]
                 out.extend(c for c in t.closure() if c not in out)
     out.append(r.gateway())
     return out
+
+
+def render_errors(r: Renderer) -> list[UsageError]:
+    """What `build` would reject at render time, found without building: template errors
+    in every environment Dockerfile.j2, and ids that collide as bake target names."""
+    errors: list[UsageError] = []
+    rendered: list[ImageTarget] = []
+    for bench in r.catalog.benchmark_names():
+        b = r.catalog.benchmark(bench)
+        for task in [None] if b.shared else r.catalog.tasks(bench):
+            try:
+                rendered.append(r.base(b, task))
+            except UsageError as exc:
+                errors.append(exc)
+    try:
+        r.bake_definition(rendered + [r.agent(r.catalog.agent(a)) for a in r.catalog.agent_names()])
+    except UsageError as exc:
+        errors.append(exc)
+    return errors

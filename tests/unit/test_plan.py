@@ -211,3 +211,26 @@ def test_bake_steps_round_trip(std, build_dir: Path) -> None:
     assert not printed.mutates
     assert "--print" in printed.argv and "--push" not in printed.argv
     assert shlex.split(printed.shell())[1:] == list(printed.argv)
+
+
+@pytest.mark.parametrize(
+    "stderr",
+    [
+        "ERROR: failed to solve: rpc error: code = Unknown desc = only one connection allowed",
+        "error: forwarding Ping: no such job abc123",
+        "ERROR: failed to receive status: rpc error: code = Unavailable desc = error reading from server: EOF",
+        "ERROR: no active session for xyz: context deadline exceeded",
+    ],
+)
+def test_buildkit_session_errors_are_transient_not_the_dockerfile(stderr: str) -> None:
+    from bakectl.engine import classify
+
+    assert classify.buildkit_session_error(stderr)
+
+
+def test_dockerfile_errors_are_not_session_errors() -> None:
+    from bakectl.engine import classify
+
+    stderr = 'ERROR: failed to solve: process "/bin/sh -c exit 3" did not complete successfully'
+    assert not classify.buildkit_session_error(stderr)
+    assert not classify.is_transient(stderr)

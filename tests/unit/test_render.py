@@ -527,3 +527,51 @@ def test_bad_namespace_is_refused_up_front(std, monkeypatch, ns: str) -> None:
 )
 def test_good_namespaces(std, ns: str) -> None:
     assert variables.resolve(std.root, {"REGISTRY": ns})["REGISTRY"] == ns
+
+
+# -- what a build context may hold ---------------------------------------------------------
+
+
+def test_fifo_in_a_build_context_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    from bakectl.render.hashing import hash_tree
+
+    (tmp_path / "ctx").mkdir()
+    os.mkfifo(tmp_path / "ctx" / "pipe")  # reading it would block forever
+    with pytest.raises(UsageError) as ei:
+        hash_tree(tmp_path / "ctx")
+    assert "pipe: a FIFO inside a build context" in ei.value.message and ei.value.hint
+
+
+def test_symlink_loop_in_a_build_context_is_refused(tmp_path: Path) -> None:
+    from bakectl.render.hashing import hash_tree
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "a").symlink_to("b")
+    (ctx / "b").symlink_to("a")
+    with pytest.raises(UsageError) as ei:
+        hash_tree(ctx)
+    assert "a symlink loop" in ei.value.message
+
+
+def test_symlinked_directory_is_hashed_as_a_link(tmp_path: Path) -> None:
+    from bakectl.render.hashing import hash_tree
+
+    ctx = tmp_path / "ctx"
+    (ctx / "real").mkdir(parents=True)
+    (ctx / "real" / "f").write_text("x")
+    (ctx / "alias").symlink_to("real")
+    before = hash_tree(ctx)
+    (ctx / "alias").unlink()
+    (ctx / "alias").symlink_to("real/.")
+    assert hash_tree(ctx) != before
+
+
+def test_validate_finds_what_build_would_reject(std) -> None:
+    from bakectl.render.select import render_errors
+
+    assert render_errors(renderer(std.root)) == []
+    std.task("term", "a.b", dockerfile=std.TASK_DOCKERFILE)
+    std.task("term", "a_b", dockerfile=std.TASK_DOCKERFILE)
+    (errors,) = [e.message for e in render_errors(renderer(std.root))]
+    assert "map to the same bake target 'task__term__a_b'" in errors
