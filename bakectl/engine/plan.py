@@ -68,22 +68,40 @@ def print_plan(plan: Plan, out: TextIO | None = None) -> None:
             print(f"$ {step.shell()}", file=out)
 
 
-def run_step(step: Step, *, capture_stdout: bool = False, quiet: bool = False) -> StepResult:
-    """Echo, then run `step`, streaming its stderr to ours while keeping a copy.
+def run_step(
+    step: Step,
+    *,
+    capture_stdout: bool = False,
+    quiet: bool = False,
+    cwd: str | os.PathLike[str] | None = None,
+    tty: bool = False,
+) -> StepResult:
+    """Echo, then run `step` (in `cwd`), streaming its stderr to ours while keeping a copy.
 
     The copy is what failure classification (bake -> podman fallback, transient
-    registry errors) reads.
+    registry errors) reads. With `tty` and a terminal on stderr, stderr is not piped,
+    so bake draws its TTY progress display; the result then holds no stderr copy.
     """
     if not quiet:
         echo(step)
     env = {**os.environ, **dict(step.env)}
+    if tty and not step.pipe_to and sys.stderr.isatty():
+        try:
+            proc = subprocess.run(step.argv, env=env, cwd=cwd)
+        except FileNotFoundError as exc:
+            raise BakectlError(
+                f"command not found: {step.argv[0]}",
+                "run 'make setup' (scripts/setup-engine.sh) to install the container engine",
+            ) from exc
+        return StepResult(step, proc.returncode, "")
     try:
         if step.pipe_to:
             first = subprocess.Popen(
-                step.argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+                step.argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
             )
             second = subprocess.Popen(
                 step.pipe_to,
+                cwd=cwd,
                 env=os.environ,  # as printed: K=v applies to the first command only,
                 stdin=first.stdout,
                 stdout=subprocess.PIPE,
@@ -102,6 +120,7 @@ def run_step(step: Step, *, capture_stdout: bool = False, quiet: bool = False) -
         proc = subprocess.Popen(
             step.argv,
             env=env,
+            cwd=cwd,
             text=True,
             errors="replace",
             stdout=subprocess.PIPE if capture_stdout else None,
