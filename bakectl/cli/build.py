@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from bakectl.cli.bake import Progress
 from bakectl.cli.common import (
     BuilderName,
     DryRun,
@@ -20,17 +21,47 @@ from bakectl.cli.common import (
     setup,
 )
 
+Provenance = Annotated[
+    str | None,
+    typer.Option(
+        "--provenance", help="Passed to bake (e.g. mode=max); the builder must keep attestations."
+    ),
+]
+Sbom = Annotated[
+    str | None,
+    typer.Option("--sbom", help="Passed to bake (e.g. true); the builder must keep attestations."),
+]
+
 app = typer.Typer(
     help="Build images with one docker buildx bake graph per command.", no_args_is_help=True
 )
 
 
-def _build(targets_fn, *, registry, dry_run, engine, push, builder, platform, no_cache, sets):
+def _build(
+    targets_fn,
+    *,
+    registry,
+    dry_run,
+    engine,
+    push,
+    builder,
+    platform,
+    no_cache,
+    sets,
+    progress=None,
+    provenance=None,
+    sbom=None,
+):
+    from bakectl.cli.bake import check_progress
     from bakectl.engine.build import Builder, BuildOptions
     from bakectl.render.overrides import parse_all
 
     check_engine_flag(engine)
+    check_progress(progress)
     opts = BuildOptions(
+        progress=progress,
+        provenance=provenance,
+        sbom=sbom,
         push=push,
         builder=builder,
         platforms=platform or [],
@@ -57,6 +88,9 @@ def build_eval(
     platform: Platform = None,
     no_cache: NoCache = False,
     set_: Sets = None,
+    progress: Progress = None,
+    provenance: Provenance = None,
+    sbom: Sbom = None,
 ) -> None:
     """Eval image(s): benchmark (or task) environment + agent + runtime."""
     from bakectl.render.select import eval_targets
@@ -71,6 +105,9 @@ def build_eval(
         platform=platform,
         no_cache=no_cache,
         sets=set_,
+        progress=progress,
+        provenance=provenance,
+        sbom=sbom,
     )
 
 
@@ -86,6 +123,9 @@ def build_bench(
     platform: Platform = None,
     no_cache: NoCache = False,
     set_: Sets = None,
+    progress: Progress = None,
+    provenance: Provenance = None,
+    sbom: Sbom = None,
 ) -> None:
     """Base image(s): the shared environment, or each task's environment."""
     from bakectl.render.select import bench_targets
@@ -100,6 +140,9 @@ def build_bench(
         platform=platform,
         no_cache=no_cache,
         sets=set_,
+        progress=progress,
+        provenance=provenance,
+        sbom=sbom,
     )
 
 
@@ -114,6 +157,9 @@ def build_agent(
     platform: Platform = None,
     no_cache: NoCache = False,
     set_: Sets = None,
+    progress: Progress = None,
+    provenance: Provenance = None,
+    sbom: Sbom = None,
 ) -> None:
     """The agent layer image(s) eval images copy from."""
     from bakectl.render.select import agent_targets
@@ -128,6 +174,9 @@ def build_agent(
         platform=platform,
         no_cache=no_cache,
         sets=set_,
+        progress=progress,
+        provenance=provenance,
+        sbom=sbom,
     )
 
 
@@ -144,6 +193,9 @@ def build_all(
     platform: Platform = None,
     no_cache: NoCache = False,
     set_: Sets = None,
+    progress: Progress = None,
+    provenance: Provenance = None,
+    sbom: Sbom = None,
 ) -> None:
     """Every benchmark x agent eval image, in one bake graph."""
     from bakectl.render.select import all_targets
@@ -158,4 +210,7 @@ def build_all(
         platform=platform,
         no_cache=no_cache,
         sets=set_,
+        progress=progress,
+        provenance=provenance,
+        sbom=sbom,
     )

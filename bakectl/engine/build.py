@@ -15,6 +15,7 @@ from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponen
 from bakectl.catalog.naming import registry_host
 from bakectl.engine import classify
 from bakectl.engine.docker import (
+    builder_boot_error,
     builder_info,
     check_builder,
     engine_error,
@@ -38,8 +39,13 @@ class BuildOptions:
     engine: str = "auto"  # auto | bake | podman
     dry_run: bool = False
     retries: int = 4  # attempts for transient registry failures
+    progress: str | None = None  # bake --progress: auto | plain | tty | quiet
     provenance: str | None = None  # bake --provenance (e.g. mode=max)
     sbom: str | None = None  # bake --sbom (e.g. true)
+
+    def __post_init__(self) -> None:
+        # `--platform a,b` and `--platform a --platform b` mean the same list.
+        self.platforms = [p.strip() for x in self.platforms for p in x.split(",") if p.strip()]
 
     def all_sets(self) -> list[str]:
         """Every `--set` bake gets: `--platform` as `*.platform`, then the user's."""
@@ -93,6 +99,8 @@ class Builder:
         flags.append("--push" if self.o.push else "--load")
         if self.o.no_cache:
             flags.append("--no-cache")
+        if self.o.progress:
+            flags += ["--progress", self.o.progress]
         if self.o.provenance:
             flags += ["--provenance", self.o.provenance]
         if self.o.sbom:
@@ -332,7 +340,10 @@ class Builder:
         if self.o.engine == "podman":
             self._run_fallback(bake_file, pending)
         else:
-            res = self.run_retrying(step) if self.o.push else run_step(step)
+            tty = self.o.progress in (None, "auto", "tty")  # bake's display on a terminal
+            res = self.run_retrying(step) if self.o.push else run_step(step, tty=tty)
+            if res.returncode != 0 and not res.stderr:  # not captured: ask the builder
+                res = StepResult(res.step, res.returncode, builder_boot_error(self.o.builder))
             res, pending_now = self._retry_sessions(res, pending)
             if res.returncode != 0:
                 bake_file = self.r.write(pending_now)

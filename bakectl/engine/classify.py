@@ -8,6 +8,7 @@ import re
 # Registry/network hiccups worth a retry (matched on captured stderr).
 TRANSIENT = re.compile(
     r"connection reset|connection refused|broken pipe|i/o timeout|TLS handshake timeout"
+    r"|use of closed network connection"
     r"|unexpected EOF|\b(500|502|503|504)\b|Service Unavailable|Bad Gateway|Gateway Timeout"
     r"|Internal Server Error|\b429\b|Too Many Requests|toomanyrequests",
     re.I,

@@ -156,6 +156,15 @@ def builder_info(name: str | None = None) -> BuilderInfo:
     return BuilderInfo(fields.get("Name", name or "default"), driver, platforms, containerd)
 
 
+def builder_boot_error(name: str | None = None) -> str:
+    """stderr of `docker buildx inspect --bootstrap` when the builder cannot start, else
+    "": what classification reads when bake's own stderr went to a terminal."""
+    res = _run(
+        ["docker", "buildx", "inspect", "--bootstrap", *([name] if name else [])], timeout=120
+    )
+    return res.stderr if res.returncode != 0 else ""
+
+
 def whales():
     """python-on-whales' docker client (lazy import: it costs ~150 ms)."""
     from python_on_whales import docker

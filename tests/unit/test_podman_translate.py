@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -201,9 +202,11 @@ def test_matrix_groups_expand_and_order() -> None:
 def test_named_contexts_of_every_kind() -> None:
     tr = tr_of("contexts")
     assert tr.order == ["tools", "runtime", "inline", "abs"]
-    # `tools` has no tags but `runtime` needs to name it
+    # `tools` has no tags but `runtime` needs to name it: a tag unique per project and content
+    anon = tr.tags["tools"]
+    assert re.fullmatch(r"localhost/bakectl-fallback/tools:[0-9a-f]{12}", anon)
     assert tr.tags == {
-        "tools": "localhost/bakectl-fallback/tools:latest",
+        "tools": anon,
         "runtime": "bakectl-fixture/runtime:1",
         "abs": "bakectl-fixture/abs:1",
     }
@@ -211,7 +214,7 @@ def test_named_contexts_of_every_kind() -> None:
     assert tools == (
         *PB,
         "-f", "graph/base/Dockerfile",
-        "-t", "localhost/bakectl-fallback/tools:latest",
+        "-t", anon,
         "--pull=never",
         "graph/base",
     )  # fmt: skip
@@ -220,7 +223,7 @@ def test_named_contexts_of_every_kind() -> None:
         "-f", "graph/app/app.Dockerfile",
         "--ignorefile", "graph/app/app.Dockerfile.dockerignore",
         "-t", "bakectl-fixture/runtime:1",
-        "--build-context", "base=container-image://localhost/bakectl-fallback/tools:latest",
+        "--build-context", f"base=container-image://{anon}",
         "--build-context", "docker.io/library/alpine=docker-image://alpine:3.19",
         "--build-context", "extra=graph/extra",
         "--build-context", "here=graph/extra",  # cwd:// is bake's own prefix
@@ -248,7 +251,7 @@ def test_named_contexts_of_every_kind() -> None:
     )  # fmt: skip
     assert tr.warnings == [
         "target 'tools': tags: it has none, but target 'runtime' uses it as named context "
-        "'base'; podman tags it 'localhost/bakectl-fallback/tools:latest' so that the build "
+        f"'base'; podman tags it '{anon}' so that the build "
         "of 'runtime' can refer to it (bake keeps it anonymous)",
         "target 'runtime': contexts: docker.io/library/alpine: buildkit matches a named "
         "context against the short form of FROM/--from names (docker.io/library/ and "
