@@ -575,3 +575,19 @@ def test_validate_finds_what_build_would_reject(std) -> None:
     std.task("term", "a_b", dockerfile=std.TASK_DOCKERFILE)
     (errors,) = [e.message for e in render_errors(renderer(std.root))]
     assert "map to the same bake target 'task__term__a_b'" in errors
+
+
+def test_large_graphs_are_cut_into_bounded_bake_graphs(std, monkeypatch) -> None:
+    for i in range(5):
+        std.task("term", f"t{i}", dockerfile=std.TASK_DOCKERFILE)
+    r = renderer(std.root)
+    targets = eval_targets(r, "term", "chat", None)
+    b = Builder(r, BuildOptions())
+    assert b.batches(targets) == [targets]  # small: one graph
+    monkeypatch.setenv("BAKECTL_BAKE_BATCH", "7")
+    groups = b.batches(targets)
+    assert [t for g in groups for t in g] == targets  # every target once, in order
+    for g in groups:
+        closure = {c.target for t in g for c in t.closure()}
+        assert len(closure) <= 7  # eval + its base per target, and the agent once
+    assert len(groups) > 1
