@@ -166,6 +166,7 @@ def translate(
     order = build_order(all_targets, requested)
 
     tr = Translation(order=order)
+    all_targets = _inherit_platforms(all_targets, order, tr)
     for name in order:
         tags = list(all_targets[name].get("tags") or [])
         if tags:
@@ -186,6 +187,45 @@ def translate(
     for name in order:
         _TargetTranslator(name, all_targets[name], tr, base, no_cache, pull).run()
     return tr
+
+
+def _inherit_platforms(
+    all_targets: dict[str, dict[str, Any]], order: list[str], tr: Translation
+) -> dict[str, dict[str, Any]]:
+    """D1: a `target:` dependency without `platforms` is built for its consumer's
+    platforms, as bake does (podman built it for the host, and the consumer for another
+    platform then found no image). Consumers that disagree: the first one's, and a
+    warning."""
+    wanted: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    effective: dict[str, tuple[str, ...]] = {}
+    for name in reversed(order):  # consumers before what they use
+        spec = all_targets[name]
+        own = tuple(str(p) for p in spec.get("platforms") or [])
+        inherited = [p for _c, p in wanted.get(name, [])]
+        effective[name] = own or (inherited[0] if inherited else ())
+        if effective[name]:
+            for _ctx, dep in _target_contexts(spec):
+                wanted.setdefault(dep, []).append((name, effective[name]))
+    out = dict(all_targets)
+    for name in order:
+        if all_targets[name].get("platforms") or not wanted.get(name):
+            continue
+        choices = wanted[name]
+        out[name] = {**all_targets[name], "platforms": list(choices[0][1])}
+        tr.notes.append(
+            f"target {name!r}: platforms {','.join(choices[0][1])}, from target "
+            f"{choices[0][0]!r} that uses it (bake builds a dependency for its consumer)"
+        )
+        others = sorted({(c, p) for c, p in choices if p != choices[0][1]})
+        if others:
+            asked = "; ".join(c + ": " + ",".join(p) for c, p in [choices[0], *others])
+            tr.warnings.append(
+                f"target {name!r}: platforms: its consumers want different platforms "
+                f"({asked}); "
+                f"podman builds it once, for {','.join(choices[0][1])} (bake builds each): "
+                "give the dependency its own platforms"
+            )
+    return out
 
 
 def anonymous_tag(base: str, name: str, spec: dict[str, Any], tags: dict[str, str]) -> str:

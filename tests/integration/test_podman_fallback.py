@@ -178,3 +178,33 @@ def test_bake_dry_run_prints_bake_and_the_fallback_and_warns_of_dropped_attribut
         "podman build" in res.stdout
     )
     assert any("docker-bake.hcl:3: 'network' is set" in ln for ln in lines), res.stdout
+
+
+def test_bake_dependency_inherits_its_consumers_platform(podman_bases, tmp_path):
+    """D1: the dependency was built for the host and the linux/386 consumer found no
+    image ('image not known'); now it is built for the consumer's platform."""
+    run = uuid.uuid4().hex[:8]
+    (tmp_path / "f.txt").write_text(run)  # fresh content: podman's cache ignores platforms
+    (tmp_path / "base.Dockerfile").write_text("FROM scratch\nCOPY f.txt /f.txt\n")
+    (tmp_path / "app.Dockerfile").write_text("FROM base\nCOPY f.txt /g.txt\n")
+    tag = f"localhost/d1-{run}:1"
+    (tmp_path / "docker-bake.hcl").write_text(
+        'target "base" {\n  dockerfile = "base.Dockerfile"\n}\n'
+        'target "app" {\n  dockerfile = "app.Dockerfile"\n'
+        '  contexts = { base = "target:base" }\n  platforms = ["linux/386"]\n'
+        f'  tags = ["{tag}"]\n}}\n'
+    )
+    anon = []
+    try:
+        res = bakectl("bake", "app", "--engine", "podman", cwd=tmp_path)
+        anon = re.findall(r"localhost/bakectl-fallback/base:[0-9a-f]{12}", res.stderr)
+        for ref in (tag, anon[0]):
+            arch = subprocess.run(
+                ["podman", "image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", ref],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            assert arch == "linux/386", (ref, arch)
+    finally:
+        subprocess.run(["podman", "rmi", "-f", tag, *set(anon)], capture_output=True)

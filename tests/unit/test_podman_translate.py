@@ -566,3 +566,32 @@ def test_translate_does_not_modify_its_input() -> None:
     before = copy.deepcopy(data)
     translate(data, cwd=FIXTURES)
     assert data == before
+
+
+def test_dependency_without_platforms_inherits_its_consumers() -> None:
+    from bakectl.engine.podman import translate
+
+    printed = {
+        "target": {
+            "dep": {"context": ".", "dockerfile": "Dockerfile"},
+            "arm": {
+                "context": ".",
+                "contexts": {"base": "target:dep"},
+                "platforms": ["linux/arm64"],
+                "tags": ["a:1"],
+            },
+            "x86": {
+                "context": ".",
+                "contexts": {"base": "target:dep"},
+                "platforms": ["linux/386"],
+                "tags": ["b:1"],
+            },
+        }
+    }
+    one = translate(printed, ["arm"], cwd="/nonexistent")
+    dep_step = one.steps[0].argv
+    assert dep_step[dep_step.index("--platform") + 1] == "linux/arm64"
+    assert not [w for w in one.warnings if "platforms" in w]
+    both = translate(printed, ["arm", "x86"], cwd="/nonexistent")
+    (warning,) = [w for w in both.warnings if "consumers want different platforms" in w]
+    assert "arm: linux/arm64" in warning and "x86: linux/386" in warning
