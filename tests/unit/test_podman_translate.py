@@ -53,6 +53,7 @@ def test_recorded_fixtures_all_load() -> None:
         "bake.print.json",
         "contexts.print.json",
         "features.print.json",
+        "fidelity.print.json",
         "graph.print.json",
         "inherits.print.json",
         "matrix.print.json",
@@ -595,3 +596,67 @@ def test_dependency_without_platforms_inherits_its_consumers() -> None:
     both = translate(printed, ["arm", "x86"], cwd="/nonexistent")
     (warning,) = [w for w in both.warnings if "consumers want different platforms" in w]
     assert "arm: linux/arm64" in warning and "x86: linux/386" in warning
+
+
+def test_fidelity_fixture_d1_d2_field_by_field() -> None:
+    tr = tr_of("fidelity")
+    assert tr.order == ["base", "app", "dropped"]
+    anon = tr.tags["base"]
+    assert re.fullmatch(r"localhost/bakectl-fallback/base:[0-9a-f]{12}", anon)
+    base, app, dropped = tr.steps
+    # D1: the dependency is built for its consumer's platform.
+    assert base.argv == (
+        *PB,
+        "-f", "fidelity/base.Dockerfile",
+        "-t", anon,
+        "--platform", "linux/386",
+        "--pull=never",
+        "fidelity",
+    )  # fmt: skip
+    # D2: FROM ${BASE} made concrete (the context's image); a stage name stays a stage.
+    assert app.argv[:2] == ("printf", "%s")
+    assert app.argv[2] == (
+        "# FROM through a global ARG whose value is the key of a named context (D2)\n"
+        "ARG BASE=debian:bookworm-slim\n"
+        f"FROM {anon} AS root\n"
+        "ARG TOOL\n"
+        "FROM root\n"
+        "COPY hello.txt /app.txt\n"
+    )
+    assert app.pipe_to == (
+        *PB,
+        "-f", "-",
+        "-t", "bakectl-fixture/fidelity-app:1",
+        "--platform", "linux/386",
+        "--build-arg", "TOOL=",
+        "--build-context", f"debian:bookworm-slim=container-image://{anon}",
+        "--pull=never",
+        "fidelity",
+    )  # fmt: skip
+    assert dropped.argv == (
+        *PB,
+        "-f", "fidelity/base.Dockerfile",
+        "-t", "bakectl-fixture/fidelity-dropped:1",
+        "--pull=never",
+        "fidelity",
+    )  # fmt: skip
+    assert tr.warnings == [
+        f"target 'base': tags: it has none, but target 'app' uses it as named context "
+        f"'debian:bookworm-slim'; podman tags it '{anon}' so that the build of 'app' can "
+        "refer to it (bake keeps it anonymous)",
+    ]
+
+
+def test_fidelity_fixture_names_what_print_dropped(monkeypatch) -> None:
+    from bakectl.engine import bakefile
+
+    opts = bakefile.BakeOptions(files=["fidelity.hcl"])
+    # The version the fixture was recorded with (no docker asked in a unit test).
+    monkeypatch.setattr(bakefile, "buildx_version", lambda: "0.13.1")
+    warnings = bakefile.dropped_attributes(opts, FIXTURES, printed("fidelity"))
+    assert [w.split(": ", 1)[0] for w in warnings] == [
+        "fidelity.hcl:24",
+        "fidelity.hcl:26",
+        "fidelity.hcl:25",
+    ]
+    assert all("buildx 0.13.1 leaves it out of 'bake --print'" in w for w in warnings)
