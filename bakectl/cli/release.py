@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from bakectl.cli.build import Provenance, Sbom
 from bakectl.cli.common import DryRun, Engine, Platform, Registry, Sets, check_engine_flag, setup
 
 
@@ -44,6 +45,8 @@ def release(
     dry_run: DryRun = False,
     engine: Engine = "auto",
     platform: Platform = None,
+    provenance: Provenance = None,
+    sbom: Sbom = None,
     set_: Sets = None,
 ) -> None:
     """Publish the tested images: skip what the registry has, build the rest in one

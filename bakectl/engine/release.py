@@ -200,6 +200,30 @@ class Release:
             ],
         }
 
+    def _size(self, repo: str, m: Manifest) -> int:
+        """Config + layers; for an index, summed over its platform images (attestation
+        manifests included: they are stored too)."""
+        if not m.is_index:
+            return m.size()
+        total = 0
+        for entry in m.doc.get("manifests", []):
+            sub = self.registry.manifest(repo, entry["digest"])
+            total += int(entry.get("size", 0)) + (sub.size() if sub else 0)
+        return total
+
+    @staticmethod
+    def _platforms(m: Manifest) -> list[str]:
+        if not m.is_index:
+            return []
+        out = []
+        for entry in m.doc.get("manifests", []):
+            p = entry.get("platform") or {}
+            if p.get("os") and p.get("os") != "unknown":
+                out.append(
+                    "/".join(x for x in (p["os"], p.get("architecture"), p.get("variant")) if x)
+                )
+        return out
+
     def _document(self, outcomes: dict[str, Outcome]) -> dict:
         images = []
         refs: dict[str, str] = {}
@@ -219,7 +243,8 @@ class Release:
                     "digest": o.manifest.digest,
                     "image_id": image_id,
                     "media_type": o.manifest.media_type,
-                    "size": o.manifest.size(),
+                    "size": self._size(self.repo(t), o.manifest),
+                    "platforms": self._platforms(o.manifest),
                     "labels": (config.get("config") or {}).get("Labels") or {},
                     "status": o.status,
                 }
