@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from bakectl.cli.bake import Progress, check_progress
 from bakectl.cli.build import Provenance, Sbom
 from bakectl.cli.common import DryRun, Engine, Platform, Registry, Sets, check_engine_flag, setup
 
@@ -48,6 +49,7 @@ def release(
     provenance: Provenance = None,
     sbom: Sbom = None,
     set_: Sets = None,
+    progress: Progress = None,
 ) -> None:
     """Publish the tested images: skip what the registry has, build the rest in one
     bake graph, push, alias --tag and latest by manifest copy, write release.json."""
@@ -70,6 +72,7 @@ def release(
     if planning:
         benches = benches[1:]
     check_engine_flag(engine)
+    check_progress(progress)
     if tag is not None:
         check_tag(tag)
     chosen_shard = parse_shard(shard) if shard else None
