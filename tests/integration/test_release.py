@@ -168,7 +168,9 @@ def test_registry_503_mid_release_is_retried(lab, registry, tmp_path):
             lab, proxy.address, "arith", "--only", "bench/arith,eval/arith/nop,agent/nop", out=out
         )
         assert proxy.injected == 3, res.stderr
-        assert "retrying" in res.stderr
+        # Retried by bakectl (its registry client, or `docker push` again) or, for a layer
+        # upload, by docker push itself: the release finishes either way.
+        assert "retrying" in res.stderr or "Retrying in" in res.stderr, res.stderr
         doc = json.loads(out.read_text())
         assert len(doc["images"]) == 3
         _check_against_registry(doc, registry, via=proxy.address)
