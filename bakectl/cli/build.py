@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from bakectl.cli.bake import Progress
 from bakectl.cli.common import (
     BaseImages,
     BuilderName,
@@ -23,6 +24,17 @@ from bakectl.cli.common import (
     setup,
     source,
 )
+
+Provenance = Annotated[
+    str | None,
+    typer.Option(
+        "--provenance", help="Passed to bake (e.g. mode=max); the builder must keep attestations."
+    ),
+]
+Sbom = Annotated[
+    str | None,
+    typer.Option("--sbom", help="Passed to bake (e.g. true); the builder must keep attestations."),
+]
 
 app = typer.Typer(
     help="Build images with one docker buildx bake graph per command.", no_args_is_help=True
@@ -44,12 +56,30 @@ def _build(
     benchmark=None,
     path=None,
     name=None,
+    progress=None,
+    provenance=None,
+    sbom=None,
 ):
     """Build what targets_fn(renderer, benchmark id) names; a benchmark command passes
     its benchmark id or -p PATH, the others neither."""
+    from bakectl.cli.bake import check_progress
     from bakectl.engine.build import Builder, BuildOptions
+    from bakectl.render.overrides import parse_all
 
     check_engine_flag(engine)
+    check_progress(progress)
+    opts = BuildOptions(
+        progress=progress,
+        provenance=provenance,
+        sbom=sbom,
+        push=push,
+        builder=builder,
+        platforms=platform or [],
+        no_cache=no_cache,
+        sets=sets or [],
+        engine=engine,
+        dry_run=dry_run,
+    )
     if benchmark is not None or path is not None or name is not None:
         r, benchmark = source(
             benchmark,
@@ -61,17 +91,8 @@ def _build(
         )
     else:
         r = setup(registry, base_images=base_images)
-    targets = targets_fn(r, benchmark)
-    opts = BuildOptions(
-        push=push,
-        builder=builder,
-        platforms=platform or [],
-        no_cache=no_cache,
-        sets=sets or [],
-        engine=engine,
-        dry_run=dry_run,
-    )
-    Builder(r, opts).build(targets)
+    r.overrides = parse_all(opts.all_sets())  # hashed: rendered targets must see them
+    Builder(r, opts).build(targets_fn(r, benchmark))
 
 
 @app.command("eval")
@@ -92,6 +113,9 @@ def build_eval(
     path: SourcePath = None,
     name: SourceName = None,
     base_image: BaseImages = None,
+    progress: Progress = None,
+    provenance: Provenance = None,
+    sbom: Sbom = None,
 ) -> None:
     """Eval image(s): benchmark (or task) environment + agent + runtime."""
     from bakectl.errors import UsageError
@@ -113,6 +137,9 @@ def build_eval(
         platform=platform,
         no_cache=no_cache,
         sets=set_,
+        progress=progress,
+        provenance=provenance,
+        sbom=sbom,
     )
 
 
@@ -133,6 +160,9 @@ def build_bench(
     path: SourcePath = None,
     name: SourceName = None,
     base_image: BaseImages = None,
+    progress: Progress = None,
+    provenance: Provenance = None,
+    sbom: Sbom = None,
 ) -> None:
     """Base image(s): the shared environment, or each task's environment."""
     from bakectl.render.select import bench_targets
@@ -151,6 +181,9 @@ def build_bench(
         platform=platform,
         no_cache=no_cache,
         sets=set_,
+        progress=progress,
+        provenance=provenance,
+        sbom=sbom,
     )
 
 
@@ -165,6 +198,9 @@ def build_agent(
     platform: Platform = None,
     no_cache: NoCache = False,
     set_: Sets = None,
+    progress: Progress = None,
+    provenance: Provenance = None,
+    sbom: Sbom = None,
 ) -> None:
     """The agent layer image(s) eval images copy from."""
     from bakectl.render.select import agent_targets
@@ -179,6 +215,9 @@ def build_agent(
         platform=platform,
         no_cache=no_cache,
         sets=set_,
+        progress=progress,
+        provenance=provenance,
+        sbom=sbom,
     )
 
 
@@ -196,6 +235,9 @@ def build_all(
     no_cache: NoCache = False,
     set_: Sets = None,
     base_image: BaseImages = None,
+    progress: Progress = None,
+    provenance: Provenance = None,
+    sbom: Sbom = None,
 ) -> None:
     """Every benchmark x agent eval image, in one bake graph."""
     from bakectl.render.select import all_targets
@@ -211,4 +253,7 @@ def build_all(
         platform=platform,
         no_cache=no_cache,
         sets=set_,
+        progress=progress,
+        provenance=provenance,
+        sbom=sbom,
     )

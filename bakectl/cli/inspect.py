@@ -112,6 +112,7 @@ def list_images(registry: Registry = None, as_json: Json = False) -> None:
 def validate(path: SourcePath = None, name: SourceName = None, as_json: Json = False) -> None:
     """Load and check every descriptor in the catalog, or the task folder(s) -p PATH."""
     from bakectl.errors import UsageError
+    from bakectl.render.select import render_errors
 
     r = setup(path=path, name=name)
     if path is not None:
@@ -128,6 +129,8 @@ def validate(path: SourcePath = None, name: SourceName = None, as_json: Json = F
             f"ok: {count} entries valid ({len(benches)} benchmarks, "
             f"{len(r.catalog.agent_names())} agents)"
         )
+    if not errors:  # what build would reject at render time (templates, target collisions)
+        errors = render_errors(r)
     warnings = _task_warnings(r.catalog, benches)
     if as_json:
         print_json(

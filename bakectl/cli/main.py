@@ -7,8 +7,10 @@ import sys
 import typer
 
 from bakectl import __version__
+from bakectl.cli import bake as bake_cli
 from bakectl.cli import build, doctor, fixtures, gateway, images, inspect, push
 from bakectl.cli import bundle as bundle_cli
+from bakectl.cli import release as release_cli
 from bakectl.cli import report as report_cli
 from bakectl.cli import run as run_cli
 from bakectl.cli import view as view_cli
@@ -36,6 +38,8 @@ app.command("bundle")(bundle_cli.bundle)
 app.command("report")(report_cli.report)
 app.command("gate")(report_cli.gate)
 app.command("view")(view_cli.view)
+app.command("release")(release_cli.release)
+app.command("bake")(bake_cli.bake)
 
 
 @app.command("version")

@@ -23,10 +23,12 @@ def _push(targets_fn, registry, dry_run, engine):
         raise UsageError(
             "push needs a registry", "pass --registry HOST[:PORT]/PATH or set BAKECTL_REGISTRY"
         )
+    from bakectl.render.variables import local_namespaces
+
     r = setup(registry)
     check_push_registry(r.vars["REGISTRY"])
     builder = Builder(r, BuildOptions(engine=engine, dry_run=dry_run))
-    push_images(builder, targets_fn(r))
+    push_images(builder, targets_fn(r), local_namespaces(r.catalog.root))
 
 
 @app.command("eval")

@@ -6,6 +6,7 @@ files and targets (bakectl.engine.podman), never maintained by hand.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,8 @@ from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponen
 from bakectl.catalog.naming import familiar_ref, registry_host, unmapped_hint
 from bakectl.engine import classify
 from bakectl.engine.docker import (
+    builder_boot_error,
+    builder_info,
     check_builder,
     engine_error,
     image_exists,
@@ -37,6 +40,22 @@ class BuildOptions:
     engine: str = "auto"  # auto | bake | podman
     dry_run: bool = False
     retries: int = 4  # attempts for transient registry failures
+    progress: str | None = None  # bake --progress: auto | plain | tty | quiet
+    provenance: str | None = None  # bake --provenance (e.g. mode=max)
+    sbom: str | None = None  # bake --sbom (e.g. true)
+
+    def __post_init__(self) -> None:
+        # `--platform a,b` and `--platform a --platform b` mean the same list.
+        self.platforms = [p.strip() for x in self.platforms for p in x.split(",") if p.strip()]
+
+    def all_sets(self) -> list[str]:
+        """Every `--set` bake gets: `--platform` as `*.platform`, then the user's."""
+        platform = [f"*.platform={','.join(self.platforms)}"] if self.platforms else []
+        return platform + list(self.sets)
+
+
+# Targets (dependencies included) in one bake invocation; BAKECTL_BAKE_BATCH overrides.
+BAKE_BATCH = 40
 
 
 def info(msg: str) -> None:
@@ -80,9 +99,7 @@ class Builder:
 
     def _bake_argv(self, bake_file: Path, targets: list[ImageTarget], *flags: str) -> tuple:
         argv = ["docker", "buildx", "bake", *self._files(bake_file), *flags]
-        for p in self.o.platforms:
-            argv += ["--set", f"*.platform={p}"]
-        for s in self.o.sets:
+        for s in self.o.all_sets():
             argv += ["--set", s]
         return (*argv, *(t.target for t in targets))
 
@@ -91,6 +108,12 @@ class Builder:
         flags.append("--push" if self.o.push else "--load")
         if self.o.no_cache:
             flags.append("--no-cache")
+        if self.o.progress:
+            flags += ["--progress", self.o.progress]
+        if self.o.provenance:
+            flags += ["--provenance", self.o.provenance]
+        if self.o.sbom:
+            flags += ["--sbom", self.o.sbom]
         return Step(self._bake_argv(bake_file, targets, *flags), env=self._env())
 
     def print_step(self, bake_file: Path, targets: list[ImageTarget]) -> Step:
@@ -182,18 +205,53 @@ class Builder:
         """Run, retrying only failures whose stderr says they are transient."""
 
         def transient(res: StepResult) -> bool:
-            if res.returncode != 0 and classify.is_transient(res.stderr):
-                info(f"transient failure (exit {res.returncode}); retrying with backoff")
-                return True
-            return False
+            return res.returncode != 0 and classify.is_transient(res.stderr)
+
+        def say(state) -> None:  # before a retry that will happen: never after the last
+            code = state.outcome.result().returncode
+            info(
+                f"transient failure (exit {code}); retrying with backoff "
+                f"({state.attempt_number}/{self.o.retries - 1})"
+            )
 
         retry = Retrying(
             stop=stop_after_attempt(self.o.retries),
             wait=wait_exponential(multiplier=0.5, max=8),
             retry=retry_if_result(transient),
+            before_sleep=say,
             retry_error_callback=lambda s: s.outcome.result(),
         )
         return retry(lambda: run_step(step))
+
+    def _retry_sessions(
+        self, res: StepResult, pending: list[ImageTarget]
+    ) -> tuple[StepResult, list[ImageTarget]]:
+        """BuildKit session errors are transient (not the user's Dockerfile): rerun
+        bake on the targets that did not finish, a bounded number of times."""
+        left = pending
+        for attempt in range(1, self.o.retries):
+            if res.returncode == 0 or not classify.buildkit_session_error(res.stderr):
+                break
+            # Loaded images are finished; with --push the store cannot tell, so all again
+            # (BuildKit's cache makes the finished ones cheap).
+            if not self.o.push:
+                left = self.missing(left)
+                if not left:  # every image arrived before the session broke
+                    return StepResult(res.step, 0, res.stderr), left
+            info(
+                f"BuildKit session error (transient, not your Dockerfile); retrying "
+                f"{len(left)} unfinished target(s) ({attempt}/{self.o.retries - 1})"
+            )
+            step = self.bake_step(self.r.write(left), left)
+            res = self.run_retrying(step) if self.o.push else run_step(step)
+        if res.returncode != 0 and classify.buildkit_session_error(res.stderr):
+            raise BuildError(
+                f"BuildKit kept losing its session ({self.o.retries} attempts); "
+                f"{len(left)} target(s) unfinished",
+                "a builder or daemon fault, not your Dockerfile: rerun (finished images are "
+                "kept), or restart the builder ('docker buildx stop')",
+            )
+        return res, left
 
     def _should_fall_back(self, stderr: str) -> str | None:
         if classify.builder_cannot_boot(stderr):
@@ -203,6 +261,48 @@ class Builder:
         if local:
             return f"the buildx builder cannot see local image(s) {', '.join(local)}"
         return None
+
+    def check_platforms(self) -> None:
+        """Refuse, before building, what the builder cannot do (never drop it silently):
+        a platform it does not list; several platforms or attestations on the docker
+        driver with the classic image store (it can neither load an index nor keep
+        attestations)."""
+        wants_attest = bool(self.o.provenance or self.o.sbom)
+        if not self.o.platforms and not wants_attest:
+            return
+        b = builder_info(self.o.builder)
+        hint = (
+            "use a builder that can: 'docker buildx create --driver docker-container' with "
+            '--push, or the containerd image store (dockerd\'s "containerd-snapshotter" feature)'
+        )
+        for p in self.o.platforms:
+            if b.platforms and p not in b.platforms:
+                raise UsageError(
+                    f"--platform {p}: builder {b.name!r} ({b.driver} driver) builds only "
+                    + ", ".join(b.platforms),
+                    "register QEMU emulators (binfmt_misc) or use a builder for that platform "
+                    "('docker buildx create --platform ...')",
+                )
+        if b.classic_docker and len(self.o.platforms) > 1:
+            raise UsageError(
+                f"--platform {','.join(self.o.platforms)}: builder {b.name!r} is the docker "
+                "driver on the classic image store, which cannot hold a multi-platform image",
+                hint,
+            )
+        if b.classic_docker and wants_attest:
+            flag = "--provenance" if self.o.provenance else "--sbom"
+            raise UsageError(
+                f"{flag}: builder {b.name!r} is the docker driver on the classic image store, "
+                "which cannot keep attestations",
+                hint,
+            )
+
+    def check_overrides(self, targets: list[ImageTarget]) -> None:
+        """`--set` names targets of this graph (before the up-to-date test)."""
+        from bakectl.render.overrides import check_targets, parse_all
+
+        names = list(dict.fromkeys(c.target for t in targets for c in t.closure()))
+        check_targets(self.r.overrides or parse_all(self.o.all_sets()), names)
 
     def missing(self, targets: list[ImageTarget]) -> list[ImageTarget]:
         """The targets to build: those the local store lacks (all of them when pushing
@@ -223,6 +323,8 @@ class Builder:
         """Build what is missing of `targets` in one bake graph; say what is up to date."""
         if self.o.builder:  # read-only, so dry-run checks it too
             check_builder(self.o.builder)
+        self.check_overrides(targets)
+        self.check_platforms()
         pending = self.missing(targets)
         if not pending:
             for t in targets:
@@ -243,10 +345,39 @@ class Builder:
                             unmapped_hint(ref),
                         )
 
+    def batches(self, pending: list[ImageTarget]) -> list[list[ImageTarget]]:
+        """`pending` cut into bake graphs of at most BAKE_BATCH targets (dependencies
+        counted), in dependency order. One bake of a few hundred targets on the docker
+        driver loses BuildKit sessions ('only one connection allowed', 'forwarding Ping:
+        no such job'): a cold 48 tasks x 2 agents (146 targets) failed 4 times running;
+        bounded graphs do not, and a dependency shared by batches is a cache hit."""
+        limit = max(1, int(os.environ.get("BAKECTL_BAKE_BATCH") or BAKE_BATCH))
+        out: list[list[ImageTarget]] = []
+        cur: list[ImageTarget] = []
+        seen: set[str] = set()
+        for t in pending:
+            need = {c.target for c in t.closure()}
+            if cur and len(seen | need) > limit:
+                out.append(cur)
+                cur, seen = [], set()
+            cur.append(t)
+            seen |= need
+        if cur:
+            out.append(cur)
+        return out
+
     def build_missing(self, pending: list[ImageTarget]) -> None:
-        """Build `pending` (as `missing` found them), with the podman fallback."""
+        """Build `pending` (as `missing` found them) in bounded bake graphs."""
         if not self.o.dry_run and not self.o.push:
             self._check_local_inputs(pending)
+        groups = self.batches(pending)
+        for k, group in enumerate(groups, 1):
+            if len(groups) > 1:
+                info(f"bake graph {k}/{len(groups)}: {len(group)} target(s)")
+            self._build_graph(group)
+
+    def _build_graph(self, pending: list[ImageTarget]) -> None:
+        """One bake graph, with the podman fallback."""
         bake_file = self.r.write(pending)
         step = self.bake_step(bake_file, pending)
         if self.o.dry_run:
@@ -270,8 +401,13 @@ class Builder:
         if self.o.engine == "podman":
             self._run_fallback(bake_file, pending)
         else:
-            res = self.run_retrying(step) if self.o.push else run_step(step)
+            tty = self.o.progress in (None, "auto", "tty")  # bake's display on a terminal
+            res = self.run_retrying(step) if self.o.push else run_step(step, tty=tty)
+            if res.returncode != 0 and not res.stderr:  # not captured: ask the builder
+                res = StepResult(res.step, res.returncode, builder_boot_error(self.o.builder))
+            res, pending_now = self._retry_sessions(res, pending)
             if res.returncode != 0:
+                bake_file = self.r.write(pending_now)
                 if classify.engine_down(res.stderr) and not self.o.builder:
                     raise engine_error(res.stderr)
                 reason = self._should_fall_back(res.stderr) if self.o.engine == "auto" else None
@@ -290,6 +426,6 @@ class Builder:
                         "by hand to iterate",
                     )
                 info(f"{reason}; falling back to podman build, derived from bake --print")
-                self._run_fallback(bake_file, pending)
+                self._run_fallback(bake_file, pending_now)
         for t in pending:
             info(f"built: {t.image}")

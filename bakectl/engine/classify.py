@@ -8,6 +8,7 @@ import re
 # Registry/network hiccups worth a retry (matched on captured stderr).
 TRANSIENT = re.compile(
     r"connection reset|connection refused|broken pipe|i/o timeout|TLS handshake timeout"
+    r"|use of closed network connection"
     r"|unexpected EOF|\b(500|502|503|504)\b|Service Unavailable|Bad Gateway|Gateway Timeout"
     r"|Internal Server Error|\b429\b|Too Many Requests|toomanyrequests",
     re.I,
@@ -33,6 +34,15 @@ UNRESOLVED = re.compile(
     r"|pull access denied for ([^\s,]+)"
     r"|([^\s\"]+): not found",
 )
+# BuildKit lost a session or a gRPC stream with its client: large graphs hit these
+# (a cold bake of 64 bases + 64 eval images did), reruns succeed; never the user's input.
+BUILDKIT_SESSION = re.compile(
+    r"only one connection allowed|forwarding Ping: no such job|no active sessions?"
+    r"|session .*(?:not found|closed)|failed to get session|no such job"
+    r"|rpc error: code = (?:Unavailable|Canceled) desc = (?:transport is closing|"
+    r"error reading from server|closing transport)|failed to receive status: rpc error",
+    re.I,
+)
 ENGINE_DOWN = re.compile(
     r"Cannot connect to the Docker daemon|Is the docker daemon running|connect: no such file"
     r"|error during connect",
@@ -42,6 +52,10 @@ ENGINE_DOWN = re.compile(
 
 def is_transient(stderr: str) -> bool:
     return bool(TRANSIENT.search(stderr)) and not PERMANENT.search(stderr)
+
+
+def buildkit_session_error(stderr: str) -> bool:
+    return bool(BUILDKIT_SESSION.search(stderr))
 
 
 def builder_cannot_boot(stderr: str) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from dataclasses import dataclass
 
 from bakectl.engine.classify import engine_down
 from bakectl.errors import BakectlError, UsageError
@@ -115,6 +116,53 @@ def check_builder(name: str) -> str:
         if line.strip().startswith("Driver:"):
             return line.split(":", 1)[1].strip()
     return "unknown"
+
+
+@dataclass(frozen=True)
+class BuilderInfo:
+    name: str
+    driver: str
+    platforms: tuple[str, ...]
+    containerd_store: bool  # docker driver: can the engine's store hold indexes/attestations?
+
+    @property
+    def classic_docker(self) -> bool:
+        """The docker driver on the classic image store: one platform, no attestations."""
+        return self.driver == "docker" and not self.containerd_store
+
+
+def builder_info(name: str | None = None) -> BuilderInfo:
+    """What a buildx builder (the current one when None) can build."""
+    res = _run(["docker", "buildx", "inspect", *([name] if name else [])], timeout=60)
+    if res.returncode != 0:
+        raise UsageError(
+            f"buildx builder {name or '(current)'!r} is not reachable: "
+            f"{(res.stderr.strip().splitlines() or ['unknown error'])[-1]}",
+            "list builders with 'docker buildx ls'; create one with 'docker buildx create'",
+        )
+    fields: dict[str, str] = {}
+    for line in res.stdout.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() in ("Name", "Driver", "Platforms"):
+            fields.setdefault(key.strip(), value.strip())
+    platforms = tuple(
+        p.strip().removesuffix("*") for p in fields.get("Platforms", "").split(",") if p.strip()
+    )
+    driver = fields.get("Driver", "unknown")
+    containerd = False
+    if driver == "docker":
+        info = _run(["docker", "info", "--format", "{{json .DriverStatus}}"])
+        containerd = "io.containerd.snapshotter" in info.stdout
+    return BuilderInfo(fields.get("Name", name or "default"), driver, platforms, containerd)
+
+
+def builder_boot_error(name: str | None = None) -> str:
+    """stderr of `docker buildx inspect --bootstrap` when the builder cannot start, else
+    "": what classification reads when bake's own stderr went to a terminal."""
+    res = _run(
+        ["docker", "buildx", "inspect", "--bootstrap", *([name] if name else [])], timeout=120
+    )
+    return res.stderr if res.returncode != 0 else ""
 
 
 def whales():

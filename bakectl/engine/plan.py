@@ -176,7 +176,12 @@ def _text(data: bytes | None) -> str:
     return data.decode(errors="replace") if data else ""
 
 
-def _stream_through_pty(argv: tuple[str, ...], env: dict[str, str], capture_stdout: bool):
+def _stream_through_pty(
+    argv: tuple[str, ...],
+    env: dict[str, str],
+    capture_stdout: bool,
+    cwd: str | os.PathLike[str] | None = None,
+):
     """Run with stderr on a pseudo-terminal, copied to ours as it comes and kept: bake
     (BuildKit) draws its TTY progress only when its stderr is a terminal."""
     import pty
@@ -193,6 +198,7 @@ def _stream_through_pty(argv: tuple[str, ...], env: dict[str, str], capture_stdo
     proc = subprocess.Popen(
         argv,
         env=env,
+        cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE if capture_stdout else None,
         stderr=slave,
@@ -260,11 +266,20 @@ class FakeRunner:
         return ProcessResult(step, 0)
 
 
-def run_step(step: Step, *, capture_stdout: bool = False, quiet: bool = False) -> StepResult:
-    """Echo, then run `step`, streaming its stderr to ours while keeping a copy.
+def run_step(
+    step: Step,
+    *,
+    capture_stdout: bool = False,
+    quiet: bool = False,
+    cwd: str | os.PathLike[str] | None = None,
+    tty: bool = True,
+) -> StepResult:
+    """Echo, then run `step` (in `cwd`), streaming its stderr to ours while keeping a copy.
 
     The copy is what failure classification (bake -> podman fallback, transient
-    registry errors) reads.
+    registry errors) reads. With `tty` and a terminal on stderr, the command's stderr is
+    a pseudo-terminal copied to ours, so bake draws its TTY progress display and the
+    copy is still kept (`--progress plain|quiet` pass tty=False).
     """
     if not quiet:
         echo(step)
@@ -272,10 +287,11 @@ def run_step(step: Step, *, capture_stdout: bool = False, quiet: bool = False) -
     try:
         if step.pipe_to:
             first = subprocess.Popen(
-                step.argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+                step.argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
             )
             second = subprocess.Popen(
                 step.pipe_to,
+                cwd=cwd,
                 env=os.environ,  # as printed: K=v applies to the first command only,
                 stdin=first.stdout,
                 stdout=subprocess.PIPE,
@@ -291,12 +307,13 @@ def run_step(step: Step, *, capture_stdout: bool = False, quiet: bool = False) -
                 sys.stderr.write(stderr)
             code = first.returncode or second.returncode
             return StepResult(step, code, stderr, out2.decode(errors="replace"))
-        if not quiet and _stderr_is_terminal():
-            code, stderr, stdout = _stream_through_pty(step.argv, env, capture_stdout)
+        if tty and not quiet and _stderr_is_terminal():
+            code, stderr, stdout = _stream_through_pty(step.argv, env, capture_stdout, cwd)
             return StepResult(step, code, stderr, stdout)
         proc = subprocess.Popen(
             step.argv,
             env=env,
+            cwd=cwd,
             text=True,
             errors="replace",
             stdout=subprocess.PIPE if capture_stdout else None,

@@ -110,6 +110,8 @@ class Translation:
     warnings: list[str] = field(default_factory=list)
     # target -> the tag podman gives it first (the one other targets refer to).
     tags: dict[str, str] = field(default_factory=dict)
+    # What the translation changed on purpose (not a loss, unlike warnings).
+    notes: list[str] = field(default_factory=list)
 
 
 def load_print(text: str) -> dict[str, Any]:
@@ -164,24 +166,103 @@ def translate(
     order = build_order(all_targets, requested)
 
     tr = Translation(order=order)
+    all_targets = _inherit_platforms(all_targets, order, tr)
     for name in order:
         tags = list(all_targets[name].get("tags") or [])
         if tags:
             tr.tags[name] = tags[0]
-    # Anonymous targets that others use through `target:` get a tag of their own.
+    base = os.fspath(cwd) if cwd is not None else os.getcwd()
+    # Anonymous targets that others use through `target:` get a tag of their own,
+    # unique per project (the directory bake ran in) and content (the resolved target):
+    # a shared `<target>:latest` let one project's build pick up another's leftover.
     for name in order:
         for ctx_name, dep in _target_contexts(all_targets[name]):
             if dep not in tr.tags:
-                tr.tags[dep] = f"{ANONYMOUS_REPOSITORY}/{_repo_component(dep)}:latest"
+                tr.tags[dep] = anonymous_tag(base, dep, all_targets[dep], tr.tags)
                 tr.warnings.append(
                     f"target {dep!r}: tags: it has none, but target {name!r} uses it as "
                     f"named context {ctx_name!r}; podman tags it {tr.tags[dep]!r} so that "
                     f"the build of {name!r} can refer to it (bake keeps it anonymous)"
                 )
-    base = os.fspath(cwd) if cwd is not None else os.getcwd()
     for name in order:
         _TargetTranslator(name, all_targets[name], tr, base, no_cache, pull).run()
     return tr
+
+
+def _inherit_platforms(
+    all_targets: dict[str, dict[str, Any]], order: list[str], tr: Translation
+) -> dict[str, dict[str, Any]]:
+    """D1: a `target:` dependency without `platforms` is built for its consumer's
+    platforms, as bake does (podman built it for the host, and the consumer for another
+    platform then found no image). Consumers that disagree: the first one's, and a
+    warning."""
+    wanted: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    effective: dict[str, tuple[str, ...]] = {}
+    for name in reversed(order):  # consumers before what they use
+        spec = all_targets[name]
+        own = tuple(str(p) for p in spec.get("platforms") or [])
+        inherited = [p for _c, p in wanted.get(name, [])]
+        effective[name] = own or (inherited[0] if inherited else ())
+        if effective[name]:
+            for _ctx, dep in _target_contexts(spec):
+                wanted.setdefault(dep, []).append((name, effective[name]))
+    out = dict(all_targets)
+    for name in order:
+        if all_targets[name].get("platforms") or not wanted.get(name):
+            continue
+        choices = wanted[name]
+        out[name] = {**all_targets[name], "platforms": list(choices[0][1])}
+        tr.notes.append(
+            f"target {name!r}: platforms {','.join(choices[0][1])}, from target "
+            f"{choices[0][0]!r} that uses it (bake builds a dependency for its consumer)"
+        )
+        others = sorted({(c, p) for c, p in choices if p != choices[0][1]})
+        if others:
+            asked = "; ".join(c + ": " + ",".join(p) for c, p in [choices[0], *others])
+            tr.warnings.append(
+                f"target {name!r}: platforms: its consumers want different platforms "
+                f"({asked}); "
+                f"podman builds it once, for {','.join(choices[0][1])} (bake builds each): "
+                "give the dependency its own platforms"
+            )
+    return out
+
+
+def anonymous_tag(base: str, name: str, spec: dict[str, Any], tags: dict[str, str]) -> str:
+    """`localhost/bakectl-fallback/<target>:<12 hex>` over the project directory, the
+    target's resolved definition and the tags of the targets it is built from."""
+    import hashlib
+
+    deps = {dep: tags.get(dep, "") for _c, dep in _target_contexts(spec)}
+    key = json.dumps([os.path.abspath(base), spec, deps], sort_keys=True, default=str)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return f"{ANONYMOUS_REPOSITORY}/{_repo_component(name)}:{digest}"
+
+
+_VAR = re.compile(r"\$\{(\w+)(?::([-+])([^}]*))?\}|\$(\w+)")
+
+
+def _substitute(text: str, values: dict[str, str]) -> str:
+    """Dockerfile variable syntax: $X, ${X}, ${X:-default}, ${X:+alternative}."""
+
+    def one(m: re.Match) -> str:
+        name = m.group(1) or m.group(4)
+        value = values.get(name, "")
+        if m.group(2) == "-":
+            return value or m.group(3)
+        if m.group(2) == "+":
+            return m.group(3) if value else ""
+        return value
+
+    return _VAR.sub(one, text)
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError):
+        return None  # remote or unreadable: podman reads it as printed
 
 
 def expand_names(printed: dict[str, Any], names: Iterable[str]) -> list[str]:
@@ -308,6 +389,7 @@ class _TargetTranslator:
         self.no_cache = no_cache
         self.pull = pull
         self.argv: list[str] = [PODMAN, "build", *COMMON_FLAGS]
+        self.inline: str | None = None  # Dockerfile text piped in (-f -)
 
     def warn(self, attribute: str, message: str) -> None:
         self.tr.warnings.append(f"target {self.name!r}: {attribute}: {message}")
@@ -360,9 +442,9 @@ class _TargetTranslator:
 
         self.add(context)
         note = f"bake target {self.name!r} (podman fallback)"
-        if isinstance(inline, str):
+        if self.inline is not None:
             self.tr.steps.append(
-                Step(("printf", "%s", inline), pipe_to=tuple(self.argv), note=note)
+                Step(("printf", "%s", self.inline), pipe_to=tuple(self.argv), note=note)
             )
         else:
             self.tr.steps.append(Step(tuple(self.argv), note=note))
@@ -378,6 +460,7 @@ class _TargetTranslator:
     def _dockerfile(self, context: str, inline: Any) -> None:
         if isinstance(inline, str):
             self.add("-f", "-")  # the Step pipes the text in
+            self.inline = self._resolve_from(inline)
             return
         dockerfile = str(self.spec.get("dockerfile") or "Dockerfile")
         if dockerfile.startswith("cwd://"):
@@ -395,10 +478,78 @@ class _TargetTranslator:
             return
         else:
             path = posixpath.normpath(posixpath.join(context, dockerfile))
-        self.add("-f", path)
+        text = _read_text(os.path.join(self.base, path))
+        resolved = self._resolve_from(text) if text is not None else None
+        if resolved is not None and resolved != text:
+            self.add("-f", "-")  # the resolved text is piped in (see _resolve_from)
+            self.inline = resolved
+        else:
+            self.add("-f", path)
         ignore = path + ".dockerignore"
         if os.path.isfile(os.path.join(self.base, ignore)):
             self.add("--ignorefile", ignore)
+
+    def _resolve_from(self, text: str) -> str:
+        """FROM lines that name their image through an ARG, made concrete.
+
+        podman 4.3 applies a named context to a literal FROM but not to `FROM ${ARG}`:
+        with a context keyed `debian:bookworm-slim` and `ARG BASE=debian:bookworm-slim`,
+        `FROM ${BASE}` silently used the store's debian (exit 0, the wrong base). So the
+        global ARGs (defaults, then the target's args) are substituted, and a result that
+        names a context becomes that context's image (a target's tag, a docker-image://
+        or container-image:// reference).
+        """
+        lines = text.split("\n")
+        values: dict[str, str] = {}
+        args = {k: str(v) for k, v in (self.spec.get("args") or {}).items() if v is not None}
+        contexts = self.spec.get("contexts") or {}
+        stages: set[str] = set()
+        changed = False
+        seen_from = False
+        for i, line in enumerate(lines):
+            words = line.split()
+            if not words:
+                continue
+            op = words[0].upper()
+            if op == "ARG" and not seen_from:
+                for decl in words[1:]:
+                    key, eq, default = decl.partition("=")
+                    values[key] = args.get(
+                        key, _substitute(default.strip('"'), values) if eq else ""
+                    )
+            elif op == "FROM":
+                seen_from = True
+                image_at = next(
+                    (k for k in range(1, len(words)) if not words[k].startswith("--")), None
+                )
+                if image_at is None:
+                    continue
+                image = words[image_at]
+                if "$" in image:
+                    ref = _substitute(image, values)
+                    if ref not in stages:
+                        ref = self._context_image(ref, contexts) or ref
+                    words[image_at] = ref
+                    lines[i] = " ".join(words)
+                    changed = True
+                if len(words) > image_at + 2 and words[image_at + 1].upper() == "AS":
+                    stages.add(words[image_at + 2])
+        if changed:
+            self.tr.notes.append(f"target {self.name!r}: FROM lines resolved: ARGs substituted")
+        return "\n".join(lines) if changed else text
+
+    def _context_image(self, ref: str, contexts: dict[str, Any]) -> str | None:
+        value = contexts.get(ref)
+        if value is None and ":" not in ref.rsplit("/", 1)[-1]:
+            value = contexts.get(f"{ref}:latest")
+        if not isinstance(value, str):
+            return None
+        if value.startswith("target:"):
+            return self.tr.tags.get(value[len("target:") :])
+        for scheme in ("docker-image://", "container-image://"):
+            if value.startswith(scheme):
+                return value[len(scheme) :]
+        return None  # a directory or URL context: podman applies it to the literal FROM
 
     def _platforms(self, platforms: list[str]) -> None:
         if not platforms:

@@ -25,6 +25,7 @@ from bakectl.errors import UsageError
 from bakectl.gitinfo import git, source_epoch
 from bakectl.render import baseimages
 from bakectl.render.hashing import hash_parts, hash_tree
+from bakectl.render.overrides import Override, content_parts
 
 LABEL_NS = "dev.bakectl"
 BASE_ARGS = ("DEBIAN_IMAGE", "PYTHON_IMAGE")
@@ -54,6 +55,12 @@ class ImageTarget:
     @property
     def tag(self) -> str:
         return hash_tag(self.digest)
+
+    @property
+    def name(self) -> str:
+        """The repository path and tag without the namespace (`eval/arith/chat:h...`):
+        what labels and Dockerfiles may say, so the bytes do not depend on the registry."""
+        return "/".join(self.path) + ":" + self.tag
 
     @property
     def repository(self) -> str:
@@ -116,6 +123,9 @@ class Renderer:
             os.environ.get("BAKECTL_BUILD_DIR") or catalog.root / ".bakectl" / "build"
         )
         self._cache: dict[str, ImageTarget] = {}
+        # `--set` overrides (render/overrides.py): those that change a target's bytes
+        # are part of its content hash. Set before any target is rendered.
+        self.overrides: list[Override] = []
         self._jinja = jinja2.Environment(
             undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
         )
@@ -160,7 +170,7 @@ class Renderer:
         labels = dict(self._oci)
         labels.update(
             {
-                "org.opencontainers.image.title": title,
+                "org.opencontainers.image.title": title,  # namespace-free: see ImageTarget.name
                 "org.opencontainers.image.description": description,
                 "org.opencontainers.image.version": version,
                 f"{LABEL_NS}.kind": t.kind,
@@ -172,8 +182,12 @@ class Renderer:
         return labels
 
     def _new(self, kind: str, path: tuple[str, ...], digest: str, **kw) -> ImageTarget:
+        name = target_name(kind, *path[1:])
+        overrides = content_parts(self.overrides, name)
+        if overrides:
+            digest = hash_parts(digest, *overrides)
         return ImageTarget(
-            target=target_name(kind, *path[1:]),
+            target=name,
             kind=kind,
             path=path,
             digest=digest,
@@ -262,7 +276,7 @@ class Renderer:
         extra = {"task": task.id} if task and not bench.shared else {}
         t.labels = self._labels(
             t,
-            t.repository,
+            "/".join(t.path),
             bench.spec.description or f"{bench.name} environment",
             bench.spec.version,
             benchmark=bench.name,
@@ -283,7 +297,7 @@ class Renderer:
         )
         t.labels = self._labels(
             t,
-            t.repository,
+            "/".join(t.path),
             agent.spec.description or agent.name,
             agent.spec.version,
             agent=agent.name,
@@ -310,10 +324,7 @@ class Renderer:
             dockerfile_text=text,
             args={"PYTHON_IMAGE": "${PYTHON_IMAGE}"},
         )
-        t.target = "gateway"
-        t.labels = self._labels(
-            t, t.repository, "bakectl model gateway (record/replay)", __version__
-        )
+        t.labels = self._labels(t, "gateway", "bakectl model gateway (record/replay)", __version__)
         self._cache[key] = t
         return t
 
@@ -329,7 +340,7 @@ class Renderer:
             version=__version__,
             agent=agent.name,
             workdir=bench.spec.workdir,
-            base_desc=base.repository,
+            base_desc=base.name,
             has_install=(agent.dir / "install.sh").is_file(),
         )
         digest = hash_parts("eval", text, base.digest, agent_t.digest, self._core_digest)
@@ -345,14 +356,14 @@ class Renderer:
         extra = {"task": task.id} if per_task and task else {}
         t.labels = self._labels(
             t,
-            t.repository,
+            "/".join(t.path),
             f"{bench.name} x {agent.name} evaluation image",
             f"{bench.spec.version}+{agent.spec.version}",
             benchmark=bench.name,
             agent=agent.name,
             agent_version=agent.spec.version,
             data_revision=bench.spec.version,
-            base_image=base.image,
+            base_image=base.name,  # relative to the namespace the image is tagged under
             **extra,
         )
         self._cache[key] = t

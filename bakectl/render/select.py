@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bakectl.catalog import Catalog
+from bakectl.errors import UsageError
 from bakectl.render.renderer import ImageTarget, Renderer
 
 
@@ -45,3 +46,36 @@ def all_targets(r: Renderer, agents: list[str] | None = None) -> list[ImageTarge
         for bench in r.catalog.benchmark_names():
             out.extend(eval_targets(r, bench, agent, None))
     return out
+
+
+def release_targets(r: Renderer, benches: list[str] | None) -> list[ImageTarget]:
+    """The whole release matrix: every base (shared or per task), agent layer and eval
+    image of the benchmarks (all when None or ['all']), and the gateway; each once,
+    dependencies first."""
+    names = r.catalog.benchmark_names() if not benches or benches == ["all"] else benches
+    out: list[ImageTarget] = []
+    for bench in names:
+        for agent in r.catalog.agent_names():
+            for t in eval_targets(r, bench, agent, None):
+                out.extend(c for c in t.closure() if c not in out)
+    out.append(r.gateway())
+    return out
+
+
+def render_errors(r: Renderer) -> list[UsageError]:
+    """What `build` would reject at render time, found without building: template errors
+    in every environment Dockerfile.j2, and ids that collide as bake target names."""
+    errors: list[UsageError] = []
+    rendered: list[ImageTarget] = []
+    for bench in r.catalog.benchmark_names():
+        b = r.catalog.benchmark(bench)
+        for task in [None] if b.shared else r.catalog.tasks(bench):
+            try:
+                rendered.append(r.base(b, task))
+            except UsageError as exc:
+                errors.append(exc)
+    try:
+        r.bake_definition(rendered + [r.agent(r.catalog.agent(a)) for a in r.catalog.agent_names()])
+    except UsageError as exc:
+        errors.append(exc)
+    return errors

@@ -745,4 +745,3 @@ def cleanup(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
         ops.subnet_pool().give_back(index)
     st.subnets.clear()
     st.timings["cleanup"] = round(time.monotonic() - started, 3)
-

@@ -60,7 +60,7 @@ def test_shared_benchmark_eval_image(namespace):
     for key in ("source", "revision", "created", "version", "title", "description"):
         assert labels[f"org.opencontainers.image.{key}"], key
     # The base was built in the same graph and is reusable by other agents.
-    base = labels["dev.bakectl.base-image"]
+    base = f"{namespace}/{labels['dev.bakectl.base-image']}"  # namespace-free label
     assert image_labels(base)["dev.bakectl.kind"] == "bench"
 
     files = exported_files(ref)

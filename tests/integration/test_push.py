@@ -79,3 +79,58 @@ def test_push_without_registry_is_bad_input(engine):
     )
     assert res.returncode == 2
     assert res.stderr.startswith("error: push needs a registry")
+
+
+def _image_id(ref: str) -> str:
+    import subprocess
+
+    return subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}}", ref],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def test_pushing_a_tested_image_tags_it_and_builds_nothing(engine, registry):
+    import uuid
+
+    local = f"itest-{uuid.uuid4().hex[:8]}"
+    try:
+        built = bakectl("build", "eval", "arith", "--agent", "nop", env={"REGISTRY": local})
+        (tested,) = [
+            ln.split("built: ", 1)[1] for ln in built.stderr.splitlines() if "built: " in ln
+        ]
+        res = bakectl(
+            "push",
+            "eval",
+            "arith",
+            "--agent",
+            "nop",
+            "--registry",
+            f"{registry}/evals",
+            env={"REGISTRY": local},
+        )
+        assert "docker buildx bake" not in res.stderr and "podman build" not in res.stderr
+        ref = f"{registry}/evals/{tested.split('/', 1)[1]}"  # same path and content tag
+        assert f"$ docker tag {tested} {ref}" in res.stderr
+        assert _image_id(ref) == _image_id(tested)
+        repo, tag = ref.split("/", 1)[1].rsplit(":", 1)
+        # The registry serves the tested image: its config digest is the local image ID.
+        assert _manifest(registry, repo, tag)["config"]["digest"] == _image_id(tested)
+    finally:
+        remove_images(local + "/")
+        remove_images(registry)
+
+
+def test_bad_namespace_is_bad_input_for_every_command(engine):
+    bad = {"BAKECTL_REGISTRY": "127.0.0.1:5000/Evals"}
+    for argv in (
+        ["build", "eval", "arith", "--agent", "nop"],
+        ["list", "benchmarks"],
+        ["validate"],
+    ):
+        res = bakectl(*argv, check=False, env=bad)
+        assert res.returncode == 2, (argv, res.stderr)
+        assert res.stderr.startswith("error: invalid image namespace '127.0.0.1:5000/Evals'")
+        assert "hint: " in res.stderr and "Traceback" not in res.stderr

@@ -1,6 +1,7 @@
 """A TCP relay on loopback that injects registry faults, for push tests.
 
-The first `faults` connections get a fault instead of the registry:
+After the first `after` connections (relayed), the next `faults` connections
+(-1: all of them) get a fault instead of the registry:
   "reset"  close with RST (the client sees "connection reset by peer")
   "503"    answer HTTP 503 Service Unavailable
   "401"    answer HTTP 401 with no way to authenticate (a permanent failure)
@@ -15,8 +16,9 @@ import threading
 
 
 class FaultyProxy:
-    def __init__(self, upstream: tuple[str, int], fault: str, faults: int) -> None:
+    def __init__(self, upstream: tuple[str, int], fault: str, faults: int, after: int = 0) -> None:
         self.upstream = upstream
+        self.after = after
         self.fault = fault
         self.remaining = faults
         self.injected = 0
@@ -45,7 +47,8 @@ class FaultyProxy:
             except OSError:
                 return
             with self._lock:
-                inject = self.remaining != 0
+                inject = self.remaining != 0 and self.after <= 0
+                self.after -= 1
                 if inject:
                     self.remaining -= 1
                     self.injected += 1

@@ -188,7 +188,7 @@ def test_run_step_missing_command() -> None:
 
 
 def test_bake_steps_round_trip(std, build_dir: Path) -> None:
-    r = Renderer(Catalog(std.root), variables.resolve(std.root, {"REGISTRY": "127.0.0.1:5000/e v"}))
+    r = Renderer(Catalog(std.root), variables.resolve(std.root, {"REGISTRY": "127.0.0.1:5000/e-v"}))
     targets = eval_targets(r, "arith", "chat", None)
     opts = BuildOptions(
         sets=["*.args.FOO=a b", "*.labels.x=it's"],
@@ -200,7 +200,7 @@ def test_bake_steps_round_trip(std, build_dir: Path) -> None:
     bake_file = build_dir / "bake file.json"
     step = b.bake_step(bake_file, targets)
     assert step.mutates
-    assert shlex.split(step.shell()) == ["REGISTRY=127.0.0.1:5000/e v", *step.argv]
+    assert shlex.split(step.shell()) == ["REGISTRY=127.0.0.1:5000/e-v", *step.argv]
     argv = list(step.argv)
     assert argv[:5] == ["docker", "buildx", "bake", "-f", str(bake_file)]
     assert "--push" in argv and "--no-cache" in argv and "--load" not in argv
@@ -211,3 +211,26 @@ def test_bake_steps_round_trip(std, build_dir: Path) -> None:
     assert not printed.mutates
     assert "--print" in printed.argv and "--push" not in printed.argv
     assert shlex.split(printed.shell())[1:] == list(printed.argv)
+
+
+@pytest.mark.parametrize(
+    "stderr",
+    [
+        "ERROR: failed to solve: rpc error: code = Unknown desc = only one connection allowed",
+        "error: forwarding Ping: no such job abc123",
+        "ERROR: failed to receive status: rpc error: code = Unavailable desc = error reading from server: EOF",
+        "ERROR: no active session for xyz: context deadline exceeded",
+    ],
+)
+def test_buildkit_session_errors_are_transient_not_the_dockerfile(stderr: str) -> None:
+    from bakectl.engine import classify
+
+    assert classify.buildkit_session_error(stderr)
+
+
+def test_dockerfile_errors_are_not_session_errors() -> None:
+    from bakectl.engine import classify
+
+    stderr = 'ERROR: failed to solve: process "/bin/sh -c exit 3" did not complete successfully'
+    assert not classify.buildkit_session_error(stderr)
+    assert not classify.is_transient(stderr)

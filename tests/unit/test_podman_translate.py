@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ def test_recorded_fixtures_all_load() -> None:
         "bake.print.json",
         "contexts.print.json",
         "features.print.json",
+        "fidelity.print.json",
         "graph.print.json",
         "inherits.print.json",
         "matrix.print.json",
@@ -201,9 +203,11 @@ def test_matrix_groups_expand_and_order() -> None:
 def test_named_contexts_of_every_kind() -> None:
     tr = tr_of("contexts")
     assert tr.order == ["tools", "runtime", "inline", "abs"]
-    # `tools` has no tags but `runtime` needs to name it
+    # `tools` has no tags but `runtime` needs to name it: a tag unique per project and content
+    anon = tr.tags["tools"]
+    assert re.fullmatch(r"localhost/bakectl-fallback/tools:[0-9a-f]{12}", anon)
     assert tr.tags == {
-        "tools": "localhost/bakectl-fallback/tools:latest",
+        "tools": anon,
         "runtime": "bakectl-fixture/runtime:1",
         "abs": "bakectl-fixture/abs:1",
     }
@@ -211,7 +215,7 @@ def test_named_contexts_of_every_kind() -> None:
     assert tools == (
         *PB,
         "-f", "graph/base/Dockerfile",
-        "-t", "localhost/bakectl-fallback/tools:latest",
+        "-t", anon,
         "--pull=never",
         "graph/base",
     )  # fmt: skip
@@ -220,7 +224,7 @@ def test_named_contexts_of_every_kind() -> None:
         "-f", "graph/app/app.Dockerfile",
         "--ignorefile", "graph/app/app.Dockerfile.dockerignore",
         "-t", "bakectl-fixture/runtime:1",
-        "--build-context", "base=container-image://localhost/bakectl-fallback/tools:latest",
+        "--build-context", f"base=container-image://{anon}",
         "--build-context", "docker.io/library/alpine=docker-image://alpine:3.19",
         "--build-context", "extra=graph/extra",
         "--build-context", "here=graph/extra",  # cwd:// is bake's own prefix
@@ -248,7 +252,7 @@ def test_named_contexts_of_every_kind() -> None:
     )  # fmt: skip
     assert tr.warnings == [
         "target 'tools': tags: it has none, but target 'runtime' uses it as named context "
-        "'base'; podman tags it 'localhost/bakectl-fallback/tools:latest' so that the build "
+        f"'base'; podman tags it '{anon}' so that the build "
         "of 'runtime' can refer to it (bake keeps it anonymous)",
         "target 'runtime': contexts: docker.io/library/alpine: buildkit matches a named "
         "context against the short form of FROM/--from names (docker.io/library/ and "
@@ -563,3 +567,96 @@ def test_translate_does_not_modify_its_input() -> None:
     before = copy.deepcopy(data)
     translate(data, cwd=FIXTURES)
     assert data == before
+
+
+def test_dependency_without_platforms_inherits_its_consumers() -> None:
+    from bakectl.engine.podman import translate
+
+    printed = {
+        "target": {
+            "dep": {"context": ".", "dockerfile": "Dockerfile"},
+            "arm": {
+                "context": ".",
+                "contexts": {"base": "target:dep"},
+                "platforms": ["linux/arm64"],
+                "tags": ["a:1"],
+            },
+            "x86": {
+                "context": ".",
+                "contexts": {"base": "target:dep"},
+                "platforms": ["linux/386"],
+                "tags": ["b:1"],
+            },
+        }
+    }
+    one = translate(printed, ["arm"], cwd="/nonexistent")
+    dep_step = one.steps[0].argv
+    assert dep_step[dep_step.index("--platform") + 1] == "linux/arm64"
+    assert not [w for w in one.warnings if "platforms" in w]
+    both = translate(printed, ["arm", "x86"], cwd="/nonexistent")
+    (warning,) = [w for w in both.warnings if "consumers want different platforms" in w]
+    assert "arm: linux/arm64" in warning and "x86: linux/386" in warning
+
+
+def test_fidelity_fixture_d1_d2_field_by_field() -> None:
+    tr = tr_of("fidelity")
+    assert tr.order == ["base", "app", "dropped"]
+    anon = tr.tags["base"]
+    assert re.fullmatch(r"localhost/bakectl-fallback/base:[0-9a-f]{12}", anon)
+    base, app, dropped = tr.steps
+    # D1: the dependency is built for its consumer's platform.
+    assert base.argv == (
+        *PB,
+        "-f", "fidelity/base.Dockerfile",
+        "-t", anon,
+        "--platform", "linux/386",
+        "--pull=never",
+        "fidelity",
+    )  # fmt: skip
+    # D2: FROM ${BASE} made concrete (the context's image); a stage name stays a stage.
+    assert app.argv[:2] == ("printf", "%s")
+    assert app.argv[2] == (
+        "# FROM through a global ARG whose value is the key of a named context (D2)\n"
+        "ARG BASE=debian:bookworm-slim\n"
+        f"FROM {anon} AS root\n"
+        "ARG TOOL\n"
+        "FROM root\n"
+        "COPY hello.txt /app.txt\n"
+    )
+    assert app.pipe_to == (
+        *PB,
+        "-f", "-",
+        "-t", "bakectl-fixture/fidelity-app:1",
+        "--platform", "linux/386",
+        "--build-arg", "TOOL=",
+        "--build-context", f"debian:bookworm-slim=container-image://{anon}",
+        "--pull=never",
+        "fidelity",
+    )  # fmt: skip
+    assert dropped.argv == (
+        *PB,
+        "-f", "fidelity/base.Dockerfile",
+        "-t", "bakectl-fixture/fidelity-dropped:1",
+        "--pull=never",
+        "fidelity",
+    )  # fmt: skip
+    assert tr.warnings == [
+        f"target 'base': tags: it has none, but target 'app' uses it as named context "
+        f"'debian:bookworm-slim'; podman tags it '{anon}' so that the build of 'app' can "
+        "refer to it (bake keeps it anonymous)",
+    ]
+
+
+def test_fidelity_fixture_names_what_print_dropped(monkeypatch) -> None:
+    from bakectl.engine import bakefile
+
+    opts = bakefile.BakeOptions(files=["fidelity.hcl"])
+    # The version the fixture was recorded with (no docker asked in a unit test).
+    monkeypatch.setattr(bakefile, "buildx_version", lambda: "0.13.1")
+    warnings = bakefile.dropped_attributes(opts, FIXTURES, printed("fidelity"))
+    assert [w.split(": ", 1)[0] for w in warnings] == [
+        "fidelity.hcl:24",
+        "fidelity.hcl:26",
+        "fidelity.hcl:25",
+    ]
+    assert all("buildx 0.13.1 leaves it out of 'bake --print'" in w for w in warnings)

@@ -13,7 +13,7 @@ import pytest
 from bakectl.catalog import Catalog
 from bakectl.engine.build import Builder, BuildOptions
 from bakectl.errors import UsageError
-from bakectl.render import variables
+from bakectl.render import overrides, variables
 from bakectl.render.renderer import Renderer
 from bakectl.render.select import agent_targets, bench_targets, eval_targets
 
@@ -446,3 +446,148 @@ def test_resolve_precedence(tmp_path: Path, clean_env, monkeypatch) -> None:
     assert variables.resolve(tmp_path)["REGISTRY"] == "from-bakectl-env"
     assert variables.resolve(tmp_path, {"REGISTRY": "flag/"})["REGISTRY"] == "flag"
     assert variables.resolve(tmp_path, {"REGISTRY": None})["REGISTRY"] == "from-bakectl-env"
+
+
+# -- content hashes never depend on the namespace; --set overrides do -------------------------
+
+
+def _all_images(r: Renderer) -> list:
+    ts = eval_targets(r, "arith", "chat", None) + eval_targets(r, "term", "chat", None)
+    return [c for t in ts for c in t.closure()] + [r.gateway()]
+
+
+def test_content_hash_ignores_the_namespace(std, build_dir: Path) -> None:
+    seen: dict[str, dict] = {}
+    for ns in ("bakectl", "127.0.0.1:5000/evals", "ghcr.io/acme/evals/nightly"):
+        r = Renderer(Catalog(std.root), variables.resolve(std.root, {"REGISTRY": ns}), build_dir)
+        images = _all_images(r)
+        for t in images:
+            assert t.image == f"{ns}/{t.name}"
+            # Nothing the image holds names the namespace: labels, Dockerfile text.
+            assert ns not in json.dumps(t.labels) or ns == "bakectl", (ns, t.target)
+            assert ns not in t.dockerfile_text or ns == "bakectl"
+        seen[ns] = {t.target: (t.tag, t.labels, t.dockerfile_text) for t in images}
+    first, *rest = seen.values()
+    for other in rest:
+        assert other == first
+
+
+def test_set_overrides_are_hashed_where_they_change_the_image(std) -> None:
+    def tags(*sets: str) -> dict[str, str]:
+        r = renderer(std.root)
+        r.overrides = overrides.parse_all(list(sets))
+        return {t.target: t.tag for t in _all_images(r)}
+
+    plain = tags()
+    assert tags("*.tags=x/y:z", "*.no-cache=true", "*.output=type=docker") == plain
+    on_base = tags("bench__arith.args.FOO=1")
+    changed = {k for k in plain if plain[k] != on_base[k]}
+    assert changed == {"bench__arith", "eval__arith__chat"}  # the base and what is built on it
+    assert tags("*.platform=linux/386") != plain
+    assert tags("bench__arith.args.FOO=2") != on_base
+
+
+@pytest.mark.parametrize(
+    "value, what",
+    [
+        ("*.argz.FOO=1", "unknown key 'argz.FOO'"),
+        ("*.args=1", "args needs a name"),
+        ("bench__arith.args.FOO", "no '=VALUE'"),
+        ("platform=linux/amd64", "no target before the key"),
+    ],
+)
+def test_bad_set_values(value: str, what: str) -> None:
+    with pytest.raises(UsageError) as ei:
+        overrides.parse(value)
+    assert what in ei.value.message and ei.value.hint
+
+
+def test_set_naming_no_target_fails_even_when_up_to_date(std) -> None:
+    r = renderer(std.root)
+    targets = eval_targets(r, "arith", "chat", None)
+    b = Builder(r, BuildOptions(sets=["eval__arith__chta.args.X=1"]))
+    with pytest.raises(UsageError) as ei:
+        b.build(targets)  # checked before the store is asked what is up to date
+    assert "no target in this build matches 'eval__arith__chta'" in ei.value.message
+    assert "eval__arith__chat" in ei.value.hint
+
+
+@pytest.mark.parametrize(
+    "ns", ["Evals", "127.0.0.1:5000/Evals", "http://127.0.0.1:5000/x", "a b", "x//y", "-x"]
+)
+def test_bad_namespace_is_refused_up_front(std, monkeypatch, ns: str) -> None:
+    monkeypatch.setenv("BAKECTL_REGISTRY", ns)
+    with pytest.raises(UsageError) as ei:
+        variables.resolve(std.root)
+    assert "invalid image namespace" in ei.value.message
+
+
+@pytest.mark.parametrize(
+    "ns", ["bakectl", "localhost:5000", "127.0.0.1:5000/a/b", "ghcr.io/a-b/c_d"]
+)
+def test_good_namespaces(std, ns: str) -> None:
+    assert variables.resolve(std.root, {"REGISTRY": ns})["REGISTRY"] == ns
+
+
+# -- what a build context may hold ---------------------------------------------------------
+
+
+def test_fifo_in_a_build_context_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    from bakectl.render.hashing import hash_tree
+
+    (tmp_path / "ctx").mkdir()
+    os.mkfifo(tmp_path / "ctx" / "pipe")  # reading it would block forever
+    with pytest.raises(UsageError) as ei:
+        hash_tree(tmp_path / "ctx")
+    assert "pipe: a FIFO inside a build context" in ei.value.message and ei.value.hint
+
+
+def test_symlink_loop_in_a_build_context_is_refused(tmp_path: Path) -> None:
+    from bakectl.render.hashing import hash_tree
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "a").symlink_to("b")
+    (ctx / "b").symlink_to("a")
+    with pytest.raises(UsageError) as ei:
+        hash_tree(ctx)
+    assert "a symlink loop" in ei.value.message
+
+
+def test_symlinked_directory_is_hashed_as_a_link(tmp_path: Path) -> None:
+    from bakectl.render.hashing import hash_tree
+
+    ctx = tmp_path / "ctx"
+    (ctx / "real").mkdir(parents=True)
+    (ctx / "real" / "f").write_text("x")
+    (ctx / "alias").symlink_to("real")
+    before = hash_tree(ctx)
+    (ctx / "alias").unlink()
+    (ctx / "alias").symlink_to("real/.")
+    assert hash_tree(ctx) != before
+
+
+def test_validate_finds_what_build_would_reject(std) -> None:
+    from bakectl.render.select import render_errors
+
+    assert render_errors(renderer(std.root)) == []
+    std.task("term", "a.b", dockerfile=std.TASK_DOCKERFILE)
+    std.task("term", "a_b", dockerfile=std.TASK_DOCKERFILE)
+    (errors,) = [e.message for e in render_errors(renderer(std.root))]
+    assert "map to the same bake target 'task__term__a_b'" in errors
+
+
+def test_large_graphs_are_cut_into_bounded_bake_graphs(std, monkeypatch) -> None:
+    for i in range(5):
+        std.task("term", f"t{i}", dockerfile=std.TASK_DOCKERFILE)
+    r = renderer(std.root)
+    targets = eval_targets(r, "term", "chat", None)
+    b = Builder(r, BuildOptions())
+    assert b.batches(targets) == [targets]  # small: one graph
+    monkeypatch.setenv("BAKECTL_BAKE_BATCH", "7")
+    groups = b.batches(targets)
+    assert [t for g in groups for t in g] == targets  # every target once, in order
+    for g in groups:
+        closure = {c.target for t in g for c in t.closure()}
+        assert len(closure) <= 7  # eval + its base per target, and the agent once
+    assert len(groups) > 1
