@@ -2,14 +2,79 @@
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+# -- numbers: finite, and within what the engine accepts -----------------------------------
+
+MAX_NUMBER = 2**53  # beyond this a JSON reader loses precision; no limit is this large
+MAX_SECONDS = 7 * 24 * 3600.0  # a week: past it, a timeout is a typo (and overflows timers)
+MAX_CPUS = 1024.0
+MIN_CPUS = 0.01  # docker's --cpus resolution
+MIN_MEMORY_MB = 6  # docker refuses --memory below 6 MiB
+MAX_MEMORY_MB = 4 * 1024 * 1024  # 4 TiB
+
+Seconds = Annotated[float, Field(gt=0, le=MAX_SECONDS)]
+Cpus = Annotated[float, Field(ge=MIN_CPUS, le=MAX_CPUS)]
+MemoryMb = Annotated[int, Field(ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Checked(BaseModel):
+    """Every descriptor model: numbers are finite (no inf/nan, from TOML or YAML or a
+    string) and no number field is beyond MAX_NUMBER, whatever its own bounds say."""
+
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _numbers_in_range(self):
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if not math.isfinite(value) or abs(value) > MAX_NUMBER:
+                shown = str(value) if len(str(value)) <= 24 else f"{str(value)[:20]}..."
+                raise ValueError(f"{name} = {shown} is out of range (at most 2**53)")
+        return self
+
+
+class _Strict(_Checked):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- environment names a descriptor may pass to an agent ---------------------------------------
+
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+# Set by the runner for the agent (the gateway's address and placeholder keys, the model):
+# a descriptor naming one would override them.
+RESERVED_ENV = frozenset(
+    {
+        "OPENAI_BASE_URL",
+        "OPENAI_API_KEY",
+        "OPENAI_API_BASE",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AUTH_TOKEN",
+    }
+)
+RESERVED_ENV_PREFIXES = ("BAKECTL_",)
+
+
+def check_env_name(name: str) -> str:
+    if not ENV_NAME_RE.match(name):
+        raise ValueError(
+            f"{name[:80]!r} is not an environment variable name (letters, digits, '_'; "
+            "no '=value': values come from the host)"
+        )
+    if name in RESERVED_ENV or name.startswith(RESERVED_ENV_PREFIXES):
+        raise ValueError(f"{name} is set by the runner (gateway address, keys, model)")
+    return name
+
+
+EnvName = Annotated[str, AfterValidator(check_env_name)]
 
 
 class BenchmarkSpec(_Strict):
@@ -30,9 +95,9 @@ class AgentSpec(_Strict):
     env: list[str] = []
 
 
-class _Loose(BaseModel):
+class _Loose(_Checked):
     # Harbor's task.toml grows fields; keep the ones bakectl uses, accept the rest.
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow")
 
 
 class AgentLimits(_Loose):
