@@ -92,7 +92,7 @@ class AgentSpec(_Strict):
     description: str = ""
     needs_solution: bool = False
     # Environment variable names passed from the run into the agent (allow-list).
-    env: list[str] = []
+    env: list[EnvName] = []
 
 
 class _Loose(_Checked):
@@ -101,16 +101,16 @@ class _Loose(_Checked):
 
 
 class AgentLimits(_Loose):
-    timeout_sec: float = Field(default=600.0, gt=0)
+    timeout_sec: Seconds = 600.0
 
 
 class VerifierLimits(_Loose):
-    timeout_sec: float = Field(default=300.0, gt=0)
+    timeout_sec: Seconds = 300.0
 
 
 class EnvironmentLimits(_Loose):
-    cpus: float = Field(default=1, gt=0)
-    memory_mb: int = Field(default=2048, gt=0)
+    cpus: Cpus = 1
+    memory_mb: MemoryMb = 2048
     allow_internet: bool = False
 
 
