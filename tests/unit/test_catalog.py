@@ -692,3 +692,59 @@ def test_dockerfile_that_is_a_fifo(std) -> None:
     os.mkfifo(path)
     e = _usage(Catalog(std.root).task, "term", "hello-file")
     assert f"{path} is a FIFO" in e.message
+
+
+@pytest.mark.parametrize(
+    ("toml", "field"),
+    [
+        ("[agent]\ntimeout_sec = 1e300\n", "agent.timeout_sec"),
+        ("[verifier]\ntimeout_sec = 604801\n", "verifier.timeout_sec"),
+        ("[environment]\ncpus = 0.001\n", "environment.cpus"),
+        ("[environment]\ncpus = 100000\n", "environment.cpus"),
+        ("[environment]\nmemory_mb = 5\n", "environment.memory_mb"),
+        ("[environment]\nmemory_mb = 99999999999\n", "environment.memory_mb"),
+    ],
+)
+def test_task_toml_limits_within_what_the_engine_accepts(std, toml: str, field: str) -> None:
+    path = std.write(std.task_dir("arith", "1") / "task.toml", toml)
+    e = _usage(Catalog(std.root).task, "arith", "1")
+    assert e.message.startswith(f"{path}: field '{field}'")
+
+
+# -- environment names an agent.yaml may pass ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "OPENAI_BASE_URL",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_API_KEY",
+        "BAKECTL_MODEL",
+        "BAKECTL_ANYTHING",
+        "OPENAI_BASE_URL=http://evil.example",
+        "FOO=bar",
+        "1ABC",
+        "A B",
+        "A-B",
+        "",
+        "--privileged",
+        "X\nY",
+    ],
+)
+def test_agent_env_refuses_reserved_and_malformed_names(std, entry: str) -> None:
+    import json
+
+    path = std.write(
+        std.agent_dir("chat") / "agent.yaml",
+        f"name: chat\nenv:\n  - HOME\n  - {json.dumps(entry)}\n",
+    )
+    e = _usage(Catalog(std.root).agent, "chat")
+    assert e.message.startswith(f"{path}:2: field 'env.1'")
+    assert "\n" not in e.message
+
+
+def test_agent_env_accepts_plain_names(std) -> None:
+    std.write(std.agent_dir("chat") / "agent.yaml", "name: chat\nenv: [HOME, my_var, _X1]\n")
+    assert Catalog(std.root).agent("chat").spec.env == ["HOME", "my_var", "_X1"]
