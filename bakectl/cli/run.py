@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from bakectl.cli.common import DryRun, Registry, setup
+from bakectl.cli.common import DryRun, Registry, seconds, setup
 
 Out = Annotated[Path, typer.Option("--out", "-o", help="Parent directory of run directories.")]
 NoBuild = Annotated[
@@ -116,7 +116,11 @@ def run(
     ] = None,
     timeout: Annotated[
         float | None,
-        typer.Option("--timeout", help="Agent time limit in seconds (default: task.toml)."),
+        typer.Option(
+            "--timeout",
+            parser=seconds,
+            help="Agent time limit in seconds (default: task.toml).",
+        ),
     ] = None,
     out: Out = Path("runs"),
     no_build: NoBuild = False,
