@@ -90,7 +90,7 @@ def finite_number(
         if not math.isfinite(value) or not above or value > high:
             side = "above" if low_open else "at least"
             raise framework.BadParameter(
-                f"{str(text)[:40]!r} is not a finite number {side} {low:g} and at most {high:g}"
+                f"{str(text)[:40]!r} must be {side} {low:g} and at most {high:g} (a finite number)"
             )
         return value
 
