@@ -77,6 +77,32 @@ def check_env_name(name: str) -> str:
 EnvName = Annotated[str, AfterValidator(check_env_name)]
 
 
+# -- limits an agent cannot exceed: overrides of bakectl/runner/limits.py's defaults --------
+# benchmark.yaml `limits:` and task.toml `[bakectl.limits]` take the same fields; a task's
+# value wins over its benchmark's, which wins over the default. None: not set here.
+
+
+class RunLimits(_Strict):
+    pids: int | None = Field(default=None, ge=8, le=1 << 22)  # docker run --pids-limit
+    log_mb: float | None = Field(default=None, gt=0, le=1 << 20)  # each container log kept
+    artifacts_mb: float | None = Field(default=None, gt=0, le=1 << 24)  # workdir + /logs/agent
+    reward_min: float | None = None  # the declared reward range; outside it: a note
+    reward_max: float | None = None
+
+    @model_validator(mode="after")
+    def _range_in_order(self):
+        lo, hi = self.reward_min, self.reward_max
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError(f"reward_min {lo:g} is above reward_max {hi:g}")
+        return self
+
+
+class BakectlTable(_Strict):
+    """task.toml's [bakectl] table: what bakectl adds to Harbor's fields."""
+
+    limits: RunLimits = RunLimits()
+
+
 class BenchmarkSpec(_Strict):
     name: str
     description: str = ""
@@ -84,6 +110,7 @@ class BenchmarkSpec(_Strict):
     environment: Literal["shared", "per-task"]
     workdir: str = Field(default="/app", pattern=r"^/[A-Za-z0-9._/-]*$")
     base_image: str = "debian"
+    limits: RunLimits = RunLimits()  # bakectl/runner/limits.py: pids, log_mb, artifacts_mb, ...
 
 
 class AgentSpec(_Strict):
@@ -120,6 +147,7 @@ class TaskSpec(_Loose):
     agent: AgentLimits = AgentLimits()
     verifier: VerifierLimits = VerifierLimits()
     environment: EnvironmentLimits = EnvironmentLimits()
+    bakectl: BakectlTable = BakectlTable()  # [bakectl.limits]: overrides of runner/limits.py
 
 
 class Benchmark(BaseModel):
