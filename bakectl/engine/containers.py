@@ -111,6 +111,7 @@ def container_run(
     memory_mb: int | None = None,
     entrypoint: str | None = None,
     hosts: list[str] | None = None,
+    limit_flags: list[str] | None = None,
 ) -> Step:
     """`docker run -d` (never --rm: logs, state and files are read after it exits).
 
@@ -133,6 +134,7 @@ def container_run(
         argv += ["--mount", m.arg()]
     for key, value in env or []:
         argv += ["-e", key if value is None else f"{key}={value}"]
+    argv += limit_flags or []  # runner/limits.run_flags: --pids-limit, a bounded log
     if entrypoint is not None:
         argv += ["--entrypoint", entrypoint]
     argv.append(image)

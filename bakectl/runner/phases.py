@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bakectl.engine import containers as ops
+from bakectl.results.records import cut
 from bakectl.results.rundir import read_reward
 from bakectl.results.score import Verification, status_of
+from bakectl.runner import limits
 from bakectl.runner.gateway_ctl import agent_env, collect_trace, wait_healthy
 from bakectl.runner.spec import RESERVED_ENV, RunSpec
 
@@ -36,7 +38,7 @@ class RunState:
 
     def fail(self, message: str) -> None:
         if not self.error:  # the first fault is the cause; later ones follow from it
-            self.error = message
+            self.error = cut(message)
 
 
 class DryExecutor(ops.Executor):
@@ -117,6 +119,7 @@ def agent_phase(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
         mounts=mounts,
         env=_agent_env(spec),
         args=["agent"],
+        limit_flags=limits.run_flags(limits.for_run(spec.benchmark, task)),
     )
     st.containers.append(n.agent)
     started = time.monotonic()
@@ -154,6 +157,9 @@ def after_agent(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
             ops.copy_out(n.agent, spec.benchmark.spec.workdir, spec.dir.artifacts),
             phase="collect",
         )
+    if not dry:
+        lim = limits.for_run(spec.benchmark, spec.task)
+        spec.warnings.extend(limits.cap_run_output(spec.dir.root, lim))
 
 
 def verifier_phase(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
@@ -179,6 +185,7 @@ def verifier_phase(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
         ],
         entrypoint=ops.RUNTIME_ENTRYPOINT,
         args=["verify"],
+        limit_flags=limits.run_flags(limits.for_run(spec.benchmark, task)),
     )
     st.containers.append(n.verifier)
     res = x(step, phase="verifier")
@@ -192,7 +199,12 @@ def verifier_phase(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
     x(ops.logs(n.verifier), phase="verifier", output=spec.dir.verifier_output)
     st.timings["verifier"] = round(time.monotonic() - started, 3)
     if not spec.options.dry_run:
+        lim = limits.for_run(spec.benchmark, task)
+        note = limits.cap_file(spec.dir.verifier_output, lim.log_bytes, "verifier/container.log")
         st.reward, st.reward_problem = read_reward(spec.dir.verifier_logs)
+        st.reward_problem = cut(st.reward_problem)
+        spec.warnings.extend([note] if note else [])
+        spec.warnings.extend(limits.reward_notes({"reward": st.reward}, lim))
 
 
 def cleanup(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
