@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bakectl import __version__, gitinfo
-from bakectl.catalog.naming import suggest
+from bakectl.catalog.naming import check_id, suggest
 from bakectl.engine import containers as ops
 from bakectl.engine.docker import image_ids
 from bakectl.engine.plan import Step
@@ -312,6 +312,11 @@ def read_batch(path: Path) -> dict:
     for key in ("batch_id", "benchmark", "agent"):
         if not isinstance(doc.get(key), str):
             raise UsageError(f"{f}: {key!r} is missing", hint)
+    # Paths are built from these ids: a crafted '..' or NUL must never reach one.
+    check_id("benchmark", doc["benchmark"], str(f))
+    check_id("agent", doc["agent"], str(f))
+    for task in tasks:
+        check_id("task", task, str(f))
     return doc
 
 
