@@ -473,3 +473,23 @@ def test_interrupt_says_what_it_stopped(
     assert errors and errors[-1].startswith(f"error: interrupted by {sig}"), err
     assert f"bakectl {' '.join(args)}" in errors[-1]
     assert [ln for ln in err.splitlines() if ln.startswith("hint:")], err
+
+
+# -- crafted run records (found by tests/property) ------------------------------------------
+
+
+@pytest.mark.parametrize("task_id", ["../../escape", "a\x00b", "/abs", "..", "a/b"])
+def test_resume_refuses_crafted_task_ids(std, run_cli, build_dir, fake_docker, tmp_path, task_id):
+    """batch.json ids become paths on --resume: '..' wrote outside the run directory and a
+    NUL byte was a ValueError traceback. They are checked before any path is built."""
+    import json
+
+    batch = tmp_path / "runs" / "b1"
+    batch.mkdir(parents=True)
+    doc = {"kind": "bakectl-batch", "version": 1, "batch_id": "b1", "benchmark": "arith"}
+    doc.update(agent="chat", tasks=[task_id])
+    (batch / "batch.json").write_text(json.dumps(doc))
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    res = run_cli("run", "arith", "--agent", "chat", "--resume", str(batch))
+    assert_rejected(res, build_dir, fake_docker, ["invalid task id", "batch.json"])
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
