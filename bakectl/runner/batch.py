@@ -58,7 +58,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from bakectl import __version__, gitinfo
+from bakectl import __version__, gitinfo, signals
 from bakectl.catalog.naming import check_id, suggest
 from bakectl.engine import containers as ops
 from bakectl.engine.docker import image_ids
@@ -584,6 +584,7 @@ def _signals_set(cancel: threading.Event) -> Iterator[None]:
         return
 
     def handler(signum, frame):
+        signals.note(signum)  # the entry point says which signal stopped the batch
         cancel.set()
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
