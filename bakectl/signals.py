@@ -21,14 +21,16 @@ received_during: str | None = None
 _doing: list[str] = []
 
 
-def _note(signum: int) -> None:
+def note(signum: int) -> None:
+    """Remember a SIGINT/SIGTERM for the entry point's message (a handler that does not
+    raise, like a batch's, calls this)."""
     global received, received_during
     received = signal.Signals(signum).name
     received_during = _doing[-1] if _doing else None
 
 
 def _raise_interrupt(signum, frame):
-    _note(signum)
+    note(signum)
     raise KeyboardInterrupt
 
 

@@ -2,7 +2,7 @@
 
     limit          default   docker / bakectl                      override key
     pids           512       docker run --pids-limit               pids
-    log size       32 MiB    --log-opt max-size, then cap_file;    log_mb         (each log)
+    log size       32 MiB    --log-opt max-size (4x), cap_file;    log_mb         (each log)
                              agent/logs/ (cap_tree)
     artifacts      256 MiB   cap_tree on artifacts/                artifacts_mb
     reward range   [0, 1]    a note when a reward falls outside    reward_min, reward_max
@@ -30,6 +30,7 @@ DEFAULT_PIDS = 512  # a shell, a language server, a build's workers: far below a
 DEFAULT_LOG_MB = 32.0
 DEFAULT_ARTIFACTS_MB = 256.0
 DEFAULT_REWARD_RANGE = (0.0, 1.0)
+ENGINE_LOG_FACTOR = 4  # the engine keeps 2 files of this many times log_bytes
 CUT_MARK = "\n[... {n} bytes cut by bakectl: log limit {limit} ...]\n"
 
 
@@ -81,15 +82,18 @@ def for_run(bench: Benchmark | None, task: Task | None) -> Limits:
 
 def run_flags(limits: Limits) -> list[str]:
     """`docker run` flags for a container an agent (or a verifier) runs in: a process
-    cap, and a bounded json-file log (two files of log_bytes at most, so the daemon's
-    disk is bounded too and `docker logs` keeps working whatever the default driver)."""
+    cap, and a bounded json-file log, so the daemon's disk is bounded too and `docker
+    logs` works whatever the default driver. The engine keeps two files of 4 x log_bytes
+    (its JSON framing roughly doubles short lines): what `docker logs` returns of a flood
+    is then still above log_bytes, so cap_file cuts it and says so, rather than the
+    engine's rotation dropping the start silently."""
     return [
         "--pids-limit",
         str(limits.pids),
         "--log-driver",
         "json-file",
         "--log-opt",
-        f"max-size={max(limits.log_bytes // 1024, 1)}k",
+        f"max-size={max(ENGINE_LOG_FACTOR * limits.log_bytes // 1024, 1)}k",
         "--log-opt",
         "max-file=2",
     ]

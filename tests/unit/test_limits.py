@@ -84,7 +84,7 @@ def test_run_flags() -> None:
         "--log-driver",
         "json-file",
         "--log-opt",
-        "max-size=3072k",
+        "max-size=12288k",
         "--log-opt",
         "max-file=2",
     ]
