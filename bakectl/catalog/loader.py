@@ -4,13 +4,8 @@ so its cost does not grow with the size of the catalog."""
 from __future__ import annotations
 
 import os
-import tomllib
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-import yaml
-from pydantic import BaseModel, ValidationError
 
 from bakectl.catalog.config import CONFIG_FILE
 from bakectl.catalog.models import (
@@ -22,6 +17,7 @@ from bakectl.catalog.models import (
     TaskSpec,
 )
 from bakectl.catalog.naming import check_id, suggest
+from bakectl.catalog.reader import check_text_file, check_tree, load_toml, load_yaml
 from bakectl.catalog.sources import SPEC_FILE, TaskFolder, is_task_dir, task_names
 from bakectl.data import AGENTS_DIR, BAKE_DEFAULTS, CORE_DIR
 from bakectl.errors import UsageError
@@ -55,89 +51,10 @@ def find_root(start: Path | None = None, *, need_catalog: bool = True) -> Path:
     )
 
 
-def _line_of_key(text: str, key: str) -> int | None:
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError:
-        return None
-    if isinstance(node, yaml.MappingNode):
-        for k, _ in node.value:
-            if getattr(k, "value", None) == key:
-                return k.start_mark.line + 1
-    return None
-
-
-def _validation_message(path: Path, exc: ValidationError, text: str | None) -> str:
-    err = exc.errors()[0]
-    field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    line = _line_of_key(text, str(err["loc"][0])) if text and err["loc"] else None
-    at = f"{path}:{line}" if line else str(path)
-    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"{at}: field '{field}': {err['msg']}{more}"
-
-
-def _read_text(path: Path, missing_hint: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"missing {path}", missing_hint) from None
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise UsageError(
-            f"{path}:{line}: not UTF-8 text ({exc.reason})", "save the file as UTF-8"
-        ) from None
-
-
-def load_yaml(path: Path, model: type[BaseModel]) -> Any:
-    text = _read_text(path, "every entry needs this file")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UsageError(
-            f"{path}{line}: malformed YAML: {problem}", "fix the YAML syntax at that line"
-        ) from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{path}:1: expected a mapping of fields", "see containers/ examples")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise UsageError(
-            _validation_message(path, exc, text), "see the example descriptors in containers/"
-        ) from None
-
-
-def load_toml(path: Path, model: type[BaseModel]) -> Any:
-    try:
-        data = tomllib.loads(_read_text(path, "every task needs task.toml"))
-    except tomllib.TOMLDecodeError as exc:
-        # tomllib puts "(at line N, column M)" in its message.
-        raise UsageError(f"{path}: malformed TOML: {exc}", "fix the TOML syntax there") from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise UsageError(
-            _validation_message(path, exc, None), "see Harbor's task.toml fields"
-        ) from None
-
-
-def check_symlinks(top: Path) -> None:
-    """A symlink that leaves its directory would leak host files into a build context."""
-    if not top.is_dir():
-        return
-    base = top.resolve()
-    for dirpath, dirnames, filenames in os.walk(top):
-        for name in dirnames + filenames:
-            p = Path(dirpath) / name
-            if p.is_symlink():
-                target = p.resolve()
-                if target != base and base not in target.parents:
-                    raise UsageError(
-                        f"symlink {p} points outside {top} (to {os.readlink(p)})",
-                        "replace the link with a copy of the file, or point it inside the directory",
-                    )
+def check_symlinks(top: Path, owner: Path | None = None) -> None:
+    """A symlink that leaves its directory would leak host files into a build context
+    (kept for callers; the checks are reader.check_tree's)."""
+    check_tree(top, owner)
 
 
 def env_dockerfile(env_dir: Path) -> Path | None:
@@ -226,7 +143,7 @@ class Catalog:
         else:
             check_id("benchmark", name)
             d = self.benchmarks_dir / name
-            if not (d / SPEC_FILE).is_file():
+            if not os.path.lexists(d / SPEC_FILE):
                 raise UsageError(
                     f"unknown benchmark {name!r}", suggest(name, self.benchmark_names())
                 )
@@ -239,12 +156,14 @@ class Catalog:
             tasks = d / "tasks" if (d / "tasks").is_dir() else d
             bench = Benchmark(spec=spec, dir=d, tasks=tasks)
         if bench.shared:
-            if env_dockerfile(bench.env_dir) is None:
+            check_tree(bench.env_dir)
+            dockerfile = env_dockerfile(bench.env_dir)
+            if dockerfile is None:
                 raise UsageError(
                     f"benchmark {name!r} is shared-environment but {bench.env_dir} has no Dockerfile",
                     "add environment/Dockerfile (or Dockerfile.j2) at the benchmark level",
                 )
-            check_symlinks(bench.env_dir)
+            check_text_file(dockerfile, "the Dockerfile")
         return bench
 
     @cache  # noqa: B019
@@ -257,6 +176,12 @@ class Catalog:
                 f"unknown task {task_id!r} in benchmark {bench_name!r}",
                 suggest(task_id, self.task_ids(bench_name)),
             )
+        # Nothing in the folder is read before it is known to hold no special file,
+        # loop or escaping link.
+        check_tree(d, owner=d.parent)
+        # The build context on its own: a link from environment/ into tests/ stays
+        # inside the task directory but crosses the visibility boundary.
+        check_tree(d / "environment")
         spec = load_toml(d / "task.toml", TaskSpec)
         for required in ("instruction.md", "tests/test.sh"):
             if not (d / required).is_file():
@@ -264,17 +189,16 @@ class Catalog:
                     f"task {bench_name}/{task_id} has no {required} ({d / required})",
                     "a task needs instruction.md (for the agent) and tests/test.sh (the scorer)",
                 )
-        check_symlinks(d)
-        # The build context on its own: a link from environment/ into tests/ stays
-        # inside the task directory but crosses the visibility boundary.
-        check_symlinks(d / "environment")
         task = Task(id=task_id, benchmark=bench_name, spec=spec, dir=d)
-        if not bench.shared and task.docker_image is None and env_dockerfile(task.env_dir) is None:
-            raise UsageError(
-                f"task {bench_name}/{task_id} has no environment/Dockerfile",
-                f"benchmark {bench_name!r} is per-task: every task needs environment/Dockerfile "
-                "or [environment] docker_image in task.toml",
-            )
+        if not bench.shared and task.docker_image is None:
+            dockerfile = env_dockerfile(task.env_dir)
+            if dockerfile is None:
+                raise UsageError(
+                    f"task {bench_name}/{task_id} has no environment/Dockerfile",
+                    f"benchmark {bench_name!r} is per-task: every task needs environment/Dockerfile "
+                    "or [environment] docker_image in task.toml",
+                )
+            check_text_file(dockerfile, "the Dockerfile")
         return task
 
     def tasks(self, bench_name: str, ids: list[str] | None = None) -> list[Task]:
@@ -284,8 +208,9 @@ class Catalog:
     def agent(self, name: str) -> Agent:
         check_id("agent", name)
         d = self._agent_dir(name)
-        if not (d / "agent.yaml").is_file():
+        if not os.path.lexists(d / "agent.yaml"):
             raise UsageError(f"unknown agent {name!r}", suggest(name, self.agent_names()))
+        check_tree(d, owner=d.parent)
         spec = load_yaml(d / "agent.yaml", AgentSpec)
         if spec.name != name:
             raise UsageError(
@@ -297,7 +222,6 @@ class Catalog:
                 f"agent {name!r} has no run.sh ({d / 'run.sh'})",
                 "an agent needs run.sh, started by the runtime in the eval image",
             )
-        check_symlinks(d)
         return Agent(spec=spec, dir=d)
 
     def validate_benchmark(self, name: str) -> tuple[int, list[UsageError]]:

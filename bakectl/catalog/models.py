@@ -2,16 +2,115 @@
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from bakectl.catalog.naming import familiar_ref
 
+# -- numbers: finite, and within what the engine accepts -----------------------------------
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+MAX_NUMBER = 2**53  # beyond this a JSON reader loses precision; no limit is this large
+MAX_SECONDS = 7 * 24 * 3600.0  # a week: past it, a timeout is a typo (and overflows timers)
+MAX_CPUS = 1024.0
+MIN_CPUS = 0.01  # docker's --cpus resolution
+MIN_MEMORY_MB = 6  # docker refuses --memory below 6 MiB
+MAX_MEMORY_MB = 4 * 1024 * 1024  # 4 TiB
+
+Seconds = Annotated[float, Field(gt=0, le=MAX_SECONDS)]
+Cpus = Annotated[float, Field(ge=MIN_CPUS, le=MAX_CPUS)]
+MemoryMb = Annotated[int, Field(ge=MIN_MEMORY_MB, le=MAX_MEMORY_MB)]
+
+
+class _Checked(BaseModel):
+    """Every descriptor model: numbers are finite (no inf/nan, from TOML or YAML or a
+    string) and no number field is beyond MAX_NUMBER, whatever its own bounds say."""
+
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _numbers_in_range(self):
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if not math.isfinite(value) or abs(value) > MAX_NUMBER:
+                shown = str(value) if len(str(value)) <= 24 else f"{str(value)[:20]}..."
+                raise ValueError(f"{name} = {shown} is out of range (at most 2**53)")
+        return self
+
+
+class _Strict(_Checked):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- environment names a descriptor may pass to an agent ---------------------------------------
+
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+# Set by the runner for the agent (the gateway's address and placeholder keys, the model):
+# a descriptor naming one would override them.
+RESERVED_ENV = frozenset(
+    {
+        "OPENAI_BASE_URL",
+        "OPENAI_API_KEY",
+        "OPENAI_API_BASE",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AUTH_TOKEN",
+    }
+)
+RESERVED_ENV_PREFIXES = ("BAKECTL_",)
+
+
+def check_env_name(name: str) -> str:
+    if not ENV_NAME_RE.match(name):
+        raise ValueError(
+            f"{name[:80]!r} is not an environment variable name (letters, digits, '_'; "
+            "no '=value': values come from the host)"
+        )
+    if name in RESERVED_ENV or name.startswith(RESERVED_ENV_PREFIXES):
+        raise ValueError(f"{name} is set by the runner (gateway address, keys, model)")
+    return name
+
+
+EnvName = Annotated[str, AfterValidator(check_env_name)]
+
+
+# -- limits an agent cannot exceed: overrides of bakectl/runner/limits.py's defaults --------
+# benchmark.yaml `limits:` and task.toml `[bakectl.limits]` take the same fields; a task's
+# value wins over its benchmark's, which wins over the default. None: not set here.
+
+
+class RunLimits(_Strict):
+    pids: int | None = Field(default=None, ge=8, le=1 << 22)  # docker run --pids-limit
+    log_mb: float | None = Field(default=None, gt=0, le=1 << 20)  # each container log kept
+    artifacts_mb: float | None = Field(default=None, gt=0, le=1 << 24)  # workdir + /logs/agent
+    reward_min: float | None = None  # the declared reward range; outside it: a note
+    reward_max: float | None = None
+
+    @model_validator(mode="after")
+    def _range_in_order(self):
+        lo, hi = self.reward_min, self.reward_max
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError(f"reward_min {lo:g} is above reward_max {hi:g}")
+        return self
+
+
+class BakectlTable(_Strict):
+    """task.toml's [bakectl] table: what bakectl adds to Harbor's fields."""
+
+    limits: RunLimits = RunLimits()
 
 
 def check_base_images(mapping: dict[str, str]) -> dict[str, str]:
@@ -43,6 +142,8 @@ class BenchmarkSpec(_Strict):
     def _refs(cls, value: dict[str, str]) -> dict[str, str]:
         return check_base_images(value)
 
+    limits: RunLimits = RunLimits()  # bakectl/runner/limits.py: pids, log_mb, artifacts_mb, ...
+
 
 class AgentSpec(_Strict):
     name: str
@@ -51,10 +152,10 @@ class AgentSpec(_Strict):
     needs_solution: bool = False
     needs_model: bool = False  # a model agent: a run without a model source is refused
     # Environment variable names passed from the run into the agent (allow-list).
-    env: list[str] = []
+    env: list[EnvName] = []
 
 
-class _Loose(BaseModel):
+class _Loose(_Checked):
     # Harbor's task.toml grows fields: accept them, and let `unsupported_fields` name
     # every one bakectl does not honour, so nothing is ignored silently.
     model_config = ConfigDict(extra="allow", frozen=True)
@@ -76,14 +177,14 @@ User = Annotated[str, BeforeValidator(_uid_to_str)]
 
 
 class AgentLimits(_Loose):
-    timeout_sec: float = Field(default=600.0, gt=0)
+    timeout_sec: Seconds = 600.0
     user: User | None = None  # None: the image's USER (root when it sets none), as Harbor
     network_mode: NetworkMode | None = None  # a phase override of [environment] network_mode
     allowed_hosts: list[str] | None = None
 
 
 class VerifierLimits(_Loose):
-    timeout_sec: float = Field(default=600.0, gt=0)
+    timeout_sec: Seconds = 600.0
     env: dict[str, str] = {}
     user: User | None = None
     # shared: in the agent's container after the agent (Harbor's default); separate: a
@@ -119,11 +220,11 @@ class Healthcheck(_Loose):
 
 
 class EnvironmentLimits(_Loose):
-    build_timeout_sec: float = Field(default=600.0, gt=0)
+    build_timeout_sec: Seconds = 600.0
     docker_image: str | None = None
     os: Literal["linux", "windows"] = "linux"
-    cpus: float = Field(default=1, gt=0)
-    memory_mb: int = Field(default=2048, gt=0)
+    cpus: Cpus = 1
+    memory_mb: MemoryMb = 2048
     storage_mb: int | None = Field(default=None, gt=0)
     gpus: int | None = Field(default=None, ge=0)
     gpu_types: list[str] | None = None
@@ -171,6 +272,7 @@ class TaskSpec(_Loose):
     artifacts: list[str | Artifact] = []
     steps: list[dict] | None = None
     multi_step_reward_strategy: str | None = None
+    bakectl: BakectlTable = BakectlTable()  # [bakectl.limits]: overrides of runner/limits.py
 
     @property
     def artifact_entries(self) -> list[Artifact]:

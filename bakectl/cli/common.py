@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+try:  # typer vendors click as typer._click (0.2x); its usage errors are raised from there
+    from typer._click import exceptions as framework
+except ImportError:  # pragma: no cover - an older typer on the real click
+    from click import exceptions as framework
 
 DryRun = Annotated[
     bool, typer.Option("--dry-run", help="Print the commands; run nothing that changes state.")
@@ -123,3 +130,38 @@ def check_engine_flag(engine: str) -> None:
             f"--engine {engine!r} is not one of auto, bake, podman",
             "use --engine auto (the default)",
         )
+
+
+# -- numbers on the command line: finite and within what the engine accepts ----------------
+# Use as a typer parser: typer.Option("--timeout", parser=common.seconds). A bad value is
+# a usage error in the house form (error:/hint:, exit 2), never inf or nan reaching docker.
+
+
+def finite_number(
+    low: float, high: float, *, low_open: bool = True, integer: bool = False
+) -> Callable[[str], float]:
+    """A typer parser: a finite number in (low, high] (or [low, high] with low_open=False)."""
+
+    def parse(text: str | float) -> float:
+        try:
+            value = float(text)
+        except (TypeError, ValueError):
+            raise framework.BadParameter(f"{str(text)[:40]!r} is not a number") from None
+        if integer and value.is_integer():
+            value = int(value)
+        elif integer:
+            raise framework.BadParameter(f"{str(text)[:40]!r} is not a whole number")
+        above = value > low if low_open else value >= low
+        if not math.isfinite(value) or not above or value > high:
+            side = "above" if low_open else "at least"
+            raise framework.BadParameter(
+                f"{str(text)[:40]!r} must be {side} {low:g} and at most {high:g} (a finite number)"
+            )
+        return value
+
+    return parse
+
+
+MAX_SECONDS = 7 * 24 * 3600.0  # as catalog.models.MAX_SECONDS: a week
+seconds = finite_number(0, MAX_SECONDS)  # --timeout, --agent-timeout, --verifier-timeout
+count = finite_number(1, 10_000, low_open=False, integer=True)  # -n, -k, --retries

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import typer
 
@@ -14,6 +15,7 @@ from bakectl.cli import release as release_cli
 from bakectl.cli import report as report_cli
 from bakectl.cli import run as run_cli
 from bakectl.cli import view as view_cli
+from bakectl.cli.common import framework
 
 app = typer.Typer(
     name="bakectl",
@@ -48,20 +50,76 @@ def version() -> None:
     print(__version__)
 
 
-def run() -> None:
+def _one_line(text: str) -> str:
+    """A message on one line, of bounded length: paths and values in it may hold
+    newlines, and a verifier's or a descriptor's text may be megabytes long."""
+    from bakectl.results.records import cut
+
+    return cut(" ".join(text.replace("\r", "\n").split("\n")).strip())
+
+
+def fail(message: str, hint: str | None, code: int) -> NoReturn:
+    """The house form of every failure: one `error:` line, one `hint:` line, the exit code."""
+    print(f"error: {_one_line(message)}", file=sys.stderr)
+    if hint:
+        print(f"hint: {_one_line(hint)}", file=sys.stderr)
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+def _usage_failure(exc: framework.UsageError) -> NoReturn:
+    ctx = exc.ctx
+    path = ctx.command_path if ctx is not None else "bakectl"
+    if isinstance(exc, framework.NoArgsIsHelpError) and ctx is not None:
+        print(ctx.get_help())
+        fail(f"{path}: a command is missing", f"run '{path} COMMAND'; the commands are above", 2)
+    message = exc.format_message()
+    fail(f"{path}: {message[:1].lower()}{message[1:]}", f"run '{path} --help'", 2)
+
+
+def _interrupted(argv: list[str]) -> NoReturn:
+    from bakectl import signals
+
+    name = signals.received or "SIGINT"
+    what = signals.received_during or "bakectl " + " ".join(argv)
+    fail(
+        f"interrupted by {name} while {what}"
+        if signals.received_during
+        else f"interrupted by {name}: {what}",
+        "what it had started was stopped and removed; 'bakectl prune' removes anything an "
+        "interrupted run left (label dev.bakectl.run)",
+        143 if name == "SIGTERM" else 130,
+    )
+
+
+def run(argv: list[str] | None = None) -> NoReturn:
+    """The entry point: every way a command ends becomes an exit code, and every expected
+    failure one `error:`/`hint:` pair; framework usage errors (unknown option, missing
+    argument, bad value) included, in the same form, never a box."""
+    from bakectl import signals
     from bakectl.errors import BakectlError
 
-    # typer handles its own usage errors (exit 2); ours become error:/hint: lines.
+    args = list(sys.argv[1:] if argv is None else argv)
+    signals.reset()
+    code = 0
     try:
-        app()
+        with signals.interrupts_reported():
+            # standalone_mode=False: click raises its usage errors instead of printing them.
+            rv = app(args=args, prog_name="bakectl", standalone_mode=False)
+        if isinstance(rv, int) and not isinstance(rv, bool):
+            code = rv  # an Exit(code) a command raised
+    except framework.UsageError as exc:
+        _usage_failure(exc)
+    except typer.Abort:
+        fail("aborted", "run the command again", 1)
     except BakectlError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+        fail(exc.message, exc.hint, exc.exit_code)
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        sys.exit(130)
+        _interrupted(args)
+    # typer turns a KeyboardInterrupt inside a command into Exit(130): say what it stopped.
+    if signals.received is not None:
+        _interrupted(args)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from bakectl.cli.common import (
     Registry,
     SourceName,
     SourcePath,
+    seconds,
     setup,
     source,
 )
@@ -163,7 +164,11 @@ def run(
     ] = None,
     timeout: Annotated[
         float | None,
-        typer.Option("--timeout", help="Agent time limit in seconds (default: task.toml)."),
+        typer.Option(
+            "--timeout",
+            parser=seconds,
+            help="Agent time limit in seconds (default: task.toml).",
+        ),
     ] = None,
     out: Out = None,
     no_build: NoBuild = False,

@@ -157,6 +157,7 @@ def container_run(
     init: bool = False,
     workdir: str | None = None,
     health: Health | None = None,
+    limit_flags: list[str] | None = None,
 ) -> Step:
     """`docker run -d` (never --rm: logs, state and files are read after it exits).
 
@@ -186,6 +187,7 @@ def container_run(
         argv += ["--workdir", workdir]
     if health is not None:
         argv += health.args()
+    argv += limit_flags or []  # runner/limits.run_flags: --pids-limit, a bounded log
     if entrypoint is not None:
         argv += ["--entrypoint", entrypoint]
     argv.append(image)

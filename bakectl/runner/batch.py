@@ -46,6 +46,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from bakectl import signals
 from bakectl.catalog.naming import suggest
 from bakectl.engine import containers as ops
 from bakectl.engine.plan import Step
@@ -489,6 +490,7 @@ def _signals_set(cancel: threading.Event) -> Iterator[None]:
         return
 
     def handler(signum, frame):
+        signals.note(signum)  # the entry point says which signal stopped the batch
         cancel.set()
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}

@@ -27,6 +27,7 @@ from pathlib import Path
 from bakectl.engine import containers as ops
 from bakectl.results.records import Fault, FaultKind
 from bakectl.results.rundir import read_rewards
+from bakectl.runner import limits
 from bakectl.runner.compose import Compose, Sidecar, load_compose
 from bakectl.runner.compose import build_step as compose_build
 from bakectl.runner.compose import run_step as compose_run
@@ -295,6 +296,7 @@ def plan_run(spec: RunSpec, eval_cfg: ImageConfig, base: ImageConfig) -> RunPlan
         init=True,
         workdir=workdir,
         health=health,
+        limit_flags=limits.run_flags(limits.for_run(spec.benchmark, task)),
     )
     agent_user = _user(task.spec.agent.user)
     agent = ops.exec_step(
@@ -618,6 +620,9 @@ def after_agent(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
         res = x(ops.Step(("docker", "cp", f"{n.environment}:{src}", str(target))), phase="collect")
         if not res.ok:
             st.notes.append(f"artifact {src} was not collected: {res.last_error_line()}")
+    if not dry:
+        lim = limits.for_run(spec.benchmark, spec.task)
+        spec.warnings.extend(limits.cap_run_output(spec.dir.root, lim))
 
 
 # -- the verifier -------------------------------------------------------------------------
@@ -653,8 +658,12 @@ def verifier_phase(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
     st.exit_codes["verifier"] = res.returncode
     st.timings["verifier"] = round(time.monotonic() - started, 3)
     if not spec.options.dry_run:
+        lim = limits.for_run(spec.benchmark, spec.task)
+        note = limits.cap_file(spec.dir.verifier_output, lim.log_bytes, "verifier/container.log")
         st.verifier_ran = True
         st.rewards, st.reward_problem, st.reward_bad = read_rewards(spec.dir.verifier_logs)
+        spec.warnings.extend([note] if note else [])
+        spec.warnings.extend(limits.reward_notes(st.rewards, lim))
 
 
 def _verifier_container(spec: RunSpec, x: ops.Executor, st: RunState, plan: RunPlan) -> str | None:
@@ -708,6 +717,7 @@ def _verifier_container(spec: RunSpec, x: ops.Executor, st: RunState, plan: RunP
         args=ep[1:] + ops.KEEP_ALIVE,
         init=True,
         workdir=plan.workdir,
+        limit_flags=limits.run_flags(limits.for_run(spec.benchmark, spec.task)),
     )
     st.containers.append(n.verifier)
     res = x(step, phase="verifier")

@@ -385,3 +385,366 @@ def test_loading_one_benchmark_reads_only_its_files(cat) -> None:
     assert len(c.benchmark_names()) == 50
     assert [t.id for t in c.tasks("good")] == ["t1"]
     assert c.agent("chat").name == "chat"
+
+
+# -- the reading layer: file kinds, encodings, nesting, folders (issue 9) ---------------------
+
+
+def _descriptor(std, name: str) -> tuple[Path, object, tuple]:
+    c = Catalog(std.root)
+    return {
+        "benchmark.yaml": (std.bench_dir("arith") / name, c.benchmark, ("arith",)),
+        "agent.yaml": (std.agent_dir("chat") / name, c.agent, ("chat",)),
+        "task.toml": (std.task_dir("arith", "1") / name, c.task, ("arith", "1")),
+    }[name]
+
+
+DESCRIPTORS = ["benchmark.yaml", "agent.yaml", "task.toml"]
+
+
+@pytest.mark.parametrize("name", DESCRIPTORS)
+def test_descriptor_that_is_a_directory(std, name: str) -> None:
+    path, fn, args = _descriptor(std, name)
+    path.unlink()
+    path.mkdir()
+    e = _usage(fn, *args)
+    assert f"{path} is a directory" in e.message
+
+
+@pytest.mark.parametrize("name", DESCRIPTORS)
+def test_descriptor_that_is_a_fifo_is_not_read(std, name: str) -> None:
+    """Opening a FIFO would block forever: it is refused from its stat."""
+    path, fn, args = _descriptor(std, name)
+    path.unlink()
+    os.mkfifo(path)
+    e = _usage(fn, *args)
+    assert f"{path} is a FIFO" in e.message
+
+
+@pytest.mark.parametrize("name", DESCRIPTORS)
+def test_descriptor_linked_to_a_device(std, name: str) -> None:
+    path, fn, args = _descriptor(std, name)
+    path.unlink()
+    os.symlink("/dev/zero", path)
+    e = _usage(fn, *args)
+    # benchmark.yaml is read on its own; a task's or an agent's folder is checked first.
+    assert str(path) in e.message and ("device" in e.message or "outside" in e.message)
+
+
+@pytest.mark.parametrize("name", DESCRIPTORS)
+def test_descriptor_symlink_loop(std, name: str) -> None:
+    path, fn, args = _descriptor(std, name)
+    path.unlink()
+    os.symlink(path.name, path)
+    e = _usage(fn, *args)
+    assert str(path) in e.message
+
+
+@pytest.mark.parametrize("name", DESCRIPTORS)
+def test_descriptor_not_utf8_names_line_and_offset(std, name: str) -> None:
+    path, fn, args = _descriptor(std, name)
+    text = path.read_bytes()
+    path.write_bytes(text + b"# caf\xe9\n")
+    e = _usage(fn, *args)
+    line = text.count(b"\n") + 1
+    assert e.message.startswith(f"{path}:{line}: not UTF-8")
+    assert f"0xe9 at offset {len(text) + 5}" in e.message
+    assert "UTF-8" in e.hint
+
+
+def test_descriptor_with_byte_order_mark_loads(std) -> None:
+    path = std.bench_dir("arith") / "benchmark.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert Catalog(std.root).benchmark("arith").shared
+
+
+@pytest.mark.parametrize("name", DESCRIPTORS)
+def test_descriptor_too_large(std, name: str) -> None:
+    path, fn, args = _descriptor(std, name)
+    with path.open("a") as fh:
+        fh.write("#" + "x" * (2 << 20) + "\n")
+    e = _usage(fn, *args)
+    assert str(path) in e.message and "larger than" in e.message
+
+
+@pytest.mark.parametrize("depth", [65, 5000, 100_000])
+def test_yaml_nested_deep(std, depth: int) -> None:
+    path = std.write(
+        std.agent_dir("chat") / "agent.yaml", "name: chat\nenv: " + "[" * depth + "]" * depth
+    )
+    e = _usage(Catalog(std.root).agent, "chat")
+    assert e.message.startswith(f"{path}:2: nested more than 64 levels")
+
+
+def test_yaml_nested_deep_block_style(std) -> None:
+    text = "name: chat\n" + "".join(" " * i + f"k{i}:\n" for i in range(200))
+    path = std.write(std.agent_dir("chat") / "agent.yaml", text)
+    e = _usage(Catalog(std.root).agent, "chat")
+    assert e.message.startswith(f"{path}:") and "nested more than" in e.message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "metadata = {a = " + "[" * 3000 + "]" * 3000 + "}\n",
+        "x = " + "{a = " * 2000 + "1" + "}" * 2000 + "\n",
+        "[metadata]\nx = " + "[" * 80 + "]" * 80 + "\n",
+    ],
+    ids=["arrays", "inline tables", "just past the limit"],
+)
+def test_toml_nested_deep(std, text: str) -> None:
+    path = std.write(std.task_dir("arith", "1") / "task.toml", text)
+    e = _usage(Catalog(std.root).task, "arith", "1")
+    assert e.message.startswith(f"{path}: nested more than 64 levels")
+
+
+def test_yaml_alias_bomb_is_held(std) -> None:
+    bomb = "".join(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]\n" for i in range(1, 9))
+    std.write(std.agent_dir("chat") / "agent.yaml", "name: chat\nl0: &l0 [x]\n" + bomb)
+    e = _usage(Catalog(std.root).agent, "chat")
+    assert "field 'l0'" in e.message
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["name: chat\nenv: !!python/object/apply:os.system [id]\n", "name: !!binary aGVsbG8=\n"],
+)
+def test_yaml_tags_are_refused(std, text: str) -> None:
+    path = std.write(std.agent_dir("chat") / "agent.yaml", text)
+    e = _usage(Catalog(std.root).agent, "chat")
+    assert str(path) in e.message
+
+
+# -- numbers ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("toml", "field"),
+    [
+        ("[agent]\ntimeout_sec = inf\n", "agent.timeout_sec"),
+        ("[agent]\ntimeout_sec = nan\n", "agent.timeout_sec"),
+        ("[agent]\ntimeout_sec = -inf\n", "agent.timeout_sec"),
+        ('[agent]\ntimeout_sec = "inf"\n', "agent.timeout_sec"),
+        ("[verifier]\ntimeout_sec = +inf\n", "verifier.timeout_sec"),
+        ("[environment]\ncpus = nan\n", "environment.cpus"),
+        ("[environment]\nmemory_mb = inf\n", "environment.memory_mb"),
+    ],
+)
+def test_task_toml_non_finite_numbers(std, toml: str, field: str) -> None:
+    path = std.write(std.task_dir("arith", "1") / "task.toml", toml)
+    e = _usage(Catalog(std.root).task, "arith", "1")
+    assert e.message.startswith(f"{path}: field '{field}'")
+    assert "finite" in e.message
+
+
+def test_task_toml_number_beyond_any_limit(std) -> None:
+    path = std.write(
+        std.task_dir("arith", "1") / "task.toml", f"[environment]\nmemory_mb = {10**30}\n"
+    )
+    e = _usage(Catalog(std.root).task, "arith", "1")
+    assert e.message.startswith(f"{path}: field 'environment")
+
+
+def test_task_toml_huge_integer_does_not_overflow(std) -> None:
+    std.write(std.task_dir("arith", "1") / "task.toml", f"[extra]\nn = {10**400}\n")
+    assert Catalog(std.root).task("arith", "1").id == "1"  # an unknown table: kept, unread
+
+
+# -- task folders and build contexts -------------------------------------------------------------
+
+
+def test_fifo_in_task_env_is_refused(std) -> None:
+    fifo = std.task_dir("term", "hello-file") / "environment" / "pipe"
+    os.mkfifo(fifo)
+    e = _usage(Catalog(std.root).task, "term", "hello-file")
+    assert f"{fifo} is a FIFO" in e.message
+
+
+def test_fifo_in_shared_env_is_refused(std) -> None:
+    fifo = std.bench_dir("arith") / "environment" / "data" / "pipe"
+    os.mkfifo(fifo)
+    e = _usage(Catalog(std.root).benchmark, "arith")
+    assert f"{fifo} is a FIFO" in e.message
+
+
+def test_socket_in_task_dir_is_refused(std) -> None:
+    import socket
+
+    path = std.task_dir("arith", "1") / "s"
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind(str(path))
+        e = _usage(Catalog(std.root).task, "arith", "1")
+    finally:
+        sock.close()
+    assert f"{path} is a socket" in e.message
+
+
+def test_link_to_a_fifo_inside_is_refused(std) -> None:
+    env = std.task_dir("term", "hello-file") / "environment"
+    os.mkfifo(env / "pipe")
+    os.symlink("pipe", env / "to-pipe")
+    e = _usage(Catalog(std.root).task, "term", "hello-file")
+    assert "FIFO" in e.message
+
+
+def test_fifo_in_agent_dir_is_refused(std) -> None:
+    os.mkfifo(std.agent_dir("chat") / "pipe")
+    e = _usage(Catalog(std.root).agent, "chat")
+    assert "FIFO" in e.message
+
+
+@pytest.mark.parametrize("where", ["task env", "shared env", "task dir", "agent"])
+def test_symlink_loop_is_refused(std, where: str) -> None:
+    base = {
+        "task env": std.task_dir("term", "hello-file") / "environment",
+        "shared env": std.bench_dir("arith") / "environment",
+        "task dir": std.task_dir("arith", "1"),
+        "agent": std.agent_dir("chat"),
+    }[where]
+    os.symlink("b", base / "a")
+    os.symlink("a", base / "b")
+    c = Catalog(std.root)
+    fn, args = {
+        "task env": (c.task, ("term", "hello-file")),
+        "shared env": (c.benchmark, ("arith",)),
+        "task dir": (c.task, ("arith", "1")),
+        "agent": (c.agent, ("chat",)),
+    }[where]
+    e = _usage(fn, *args)
+    assert "symlink loop" in e.message and str(base) in e.message
+
+
+def test_self_symlink_loop_in_env(std) -> None:
+    link = std.task_dir("term", "hello-file") / "environment" / "self"
+    os.symlink("self", link)
+    e = _usage(Catalog(std.root).task, "term", "hello-file")
+    assert f"{link} is a symlink loop" in e.message
+
+
+def test_task_environment_that_is_a_symlink_leaving_the_task(std, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    std.write(outside / "Dockerfile", "FROM scratch\n")
+    env = std.task_dir("term", "hello-file") / "environment"
+    import shutil
+
+    shutil.rmtree(env)
+    os.symlink(outside, env)
+    e = _usage(Catalog(std.root).task, "term", "hello-file")
+    assert str(env) in e.message and "outside" in e.message
+
+
+def test_shared_environment_that_is_a_symlink(std, tmp_path: Path) -> None:
+    import shutil
+
+    env = std.bench_dir("arith") / "environment"
+    shutil.copytree(env, tmp_path / "env-copy")
+    shutil.rmtree(env)
+    os.symlink(tmp_path / "env-copy", env)
+    e = _usage(Catalog(std.root).benchmark, "arith")
+    assert f"{env} is a symlink" in e.message
+
+
+def test_task_environment_linked_to_its_tests(std) -> None:
+    """Inside the task, but the build context would be the scorer's files."""
+    import shutil
+
+    d = std.task_dir("term", "hello-file")
+    shutil.rmtree(d / "environment")
+    std.write(d / "tests" / "Dockerfile", "FROM scratch\n")
+    os.symlink("tests", d / "environment")
+    e = _usage(Catalog(std.root).task, "term", "hello-file")
+    assert f"{d / 'environment'} is a symlink" in e.message
+
+
+def test_task_folder_that_is_a_symlink_leaving_the_benchmark(std, tmp_path: Path) -> None:
+    import shutil
+
+    d = std.task_dir("arith", "2")
+    shutil.copytree(d, tmp_path / "t2")
+    shutil.rmtree(d)
+    os.symlink(tmp_path / "t2", d)
+    e = _usage(Catalog(std.root).task, "arith", "2")
+    assert str(d) in e.message and "outside" in e.message
+
+
+def test_task_folder_linked_inside_the_benchmark_is_accepted(std) -> None:
+    os.symlink("2", std.task_dir("arith", "3"))
+    assert Catalog(std.root).task("arith", "3").id == "3"
+
+
+@pytest.mark.parametrize("where", ["task", "shared"])
+def test_dockerfile_not_utf8(std, where: str) -> None:
+    if where == "task":
+        path = std.task_dir("term", "hello-file") / "environment" / "Dockerfile"
+        fn, args = Catalog(std.root).task, ("term", "hello-file")
+    else:
+        path = std.bench_dir("arith") / "environment" / "Dockerfile.j2"
+        fn, args = Catalog(std.root).benchmark, ("arith",)
+    path.write_bytes(b"FROM scratch\nRUN echo \xff\xfe\n")
+    e = _usage(fn, *args)
+    assert e.message.startswith(f"{path}:2: not UTF-8 text (byte 0xff at offset 22)")
+
+
+def test_dockerfile_that_is_a_fifo(std) -> None:
+    path = std.task_dir("term", "hello-file") / "environment" / "Dockerfile"
+    path.unlink()
+    os.mkfifo(path)
+    e = _usage(Catalog(std.root).task, "term", "hello-file")
+    assert f"{path} is a FIFO" in e.message
+
+
+@pytest.mark.parametrize(
+    ("toml", "field"),
+    [
+        ("[agent]\ntimeout_sec = 1e300\n", "agent.timeout_sec"),
+        ("[verifier]\ntimeout_sec = 604801\n", "verifier.timeout_sec"),
+        ("[environment]\ncpus = 0.001\n", "environment.cpus"),
+        ("[environment]\ncpus = 100000\n", "environment.cpus"),
+        ("[environment]\nmemory_mb = 5\n", "environment.memory_mb"),
+        ("[environment]\nmemory_mb = 99999999999\n", "environment.memory_mb"),
+    ],
+)
+def test_task_toml_limits_within_what_the_engine_accepts(std, toml: str, field: str) -> None:
+    path = std.write(std.task_dir("arith", "1") / "task.toml", toml)
+    e = _usage(Catalog(std.root).task, "arith", "1")
+    assert e.message.startswith(f"{path}: field '{field}'")
+
+
+# -- environment names an agent.yaml may pass ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "OPENAI_BASE_URL",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_API_KEY",
+        "BAKECTL_MODEL",
+        "BAKECTL_ANYTHING",
+        "OPENAI_BASE_URL=http://evil.example",
+        "FOO=bar",
+        "1ABC",
+        "A B",
+        "A-B",
+        "",
+        "--privileged",
+        "X\nY",
+    ],
+)
+def test_agent_env_refuses_reserved_and_malformed_names(std, entry: str) -> None:
+    import json
+
+    path = std.write(
+        std.agent_dir("chat") / "agent.yaml",
+        f"name: chat\nenv:\n  - HOME\n  - {json.dumps(entry)}\n",
+    )
+    e = _usage(Catalog(std.root).agent, "chat")
+    assert e.message.startswith(f"{path}:2: field 'env.1'")
+    assert "\n" not in e.message
+
+
+def test_agent_env_accepts_plain_names(std) -> None:
+    std.write(std.agent_dir("chat") / "agent.yaml", "name: chat\nenv: [HOME, my_var, _X1]\n")
+    assert Catalog(std.root).agent("chat").spec.env == ["HOME", "my_var", "_X1"]

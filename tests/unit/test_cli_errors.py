@@ -376,3 +376,120 @@ def test_dry_run_prints_the_plan(std, run_cli, build_dir, fake_docker) -> None:
     assert len(plan) == 1
     assert plan[0].endswith("--load eval__term__hello-file__oracle")
     assert fake_docker.mutating_calls() == []
+
+
+# -- the framework's own usage errors, in the house form (issue 9) -----------------------------
+
+USAGE_CASES = {
+    "unknown option": (["run", "--bogus"], ["bakectl run", "no such option", "--bogus"]),
+    "unknown command": (["bogus"], ["no such command", "bogus"]),
+    "unknown subcommand": (["build", "bogus"], ["bakectl build", "bogus"]),
+    "missing argument": (["build", "eval"], ["bakectl build eval", "missing argument"]),
+    "missing option value": (["run", "arith", "--timeout"], ["--timeout", "requires"]),
+    "bad integer": (["run", "arith", "-n", "many"], ["--concurrency", "integer"]),
+    "extra argument": (["list", "tasks", "a", "b"], ["unexpected extra argument"]),
+    "timeout inf": (["run", "arith", "--agent", "chat", "-t", "1", "--timeout", "inf"], ["'inf'"]),
+    "timeout nan": (["run", "arith", "--agent", "chat", "-t", "1", "--timeout", "nan"], ["'nan'"]),
+    "timeout -inf": (["run", "arith", "--agent", "chat", "-t", "1", "--timeout=-inf"], ["-inf"]),
+    "timeout zero": (["run", "arith", "--agent", "chat", "-t", "1", "--timeout", "0"], ["'0'"]),
+    "timeout huge": (
+        ["run", "arith", "--agent", "chat", "-t", "1", "--timeout", "1e400"],
+        ["1e400"],
+    ),
+    "timeout text": (["run", "arith", "--agent", "chat", "-t", "1", "--timeout", "soon"], ["soon"]),
+}
+
+
+@pytest.mark.parametrize("case", USAGE_CASES.values(), ids=list(USAGE_CASES))
+def test_framework_usage_errors_use_the_house_form(std, run_cli, build_dir, fake_docker, case):
+    args, needles = case
+    res = run_cli(*args)
+    assert "Usage:" not in res.stderr and "╭" not in res.stderr, res.stderr
+    assert_rejected(res, build_dir, fake_docker, needles, ["--help"])
+
+
+def test_no_command_prints_help_then_the_house_form(std, run_cli, build_dir, fake_docker) -> None:
+    res = run_cli("build")
+    assert "eval" in res.stdout  # the group's help
+    assert_rejected(res, build_dir, fake_docker, ["bakectl build", "missing"])
+
+
+def test_an_error_message_is_one_line(std, run_cli, build_dir, fake_docker) -> None:
+    """A path or value holding a newline must not split the error line."""
+    res = run_cli("build", "eval", "arith", "--agent", "chat", "--task-id", "a\nerror: forged")
+    assert_rejected(res, build_dir, fake_docker, ["invalid task id"])
+
+
+# -- interrupts say what they stopped ---------------------------------------------------------
+
+FAKE_DOCKER_SLOW = """\
+#!/bin/sh
+echo "{name} $*" >> "{log}"
+exec sleep 30
+"""
+
+
+@pytest.mark.parametrize(("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["build", "eval", "arith", "--agent", "chat"],
+        ["run", "arith", "--agent", "oracle", "--task-id", "1", "--no-build"],
+    ],
+    ids=["build", "run"],
+)
+def test_interrupt_says_what_it_stopped(
+    std, cat, build_dir, fake_docker, tmp_path, sig, code, args
+):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    fake_docker.install(FAKE_DOCKER_SLOW)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BAKECTL", "DOCKER"))}
+    env.update(
+        BAKECTL_ROOT=str(cat.root),
+        BAKECTL_BUILD_DIR=str(build_dir),
+        PATH=f"{fake_docker.bin_dir}{os.pathsep}{os.environ['PATH']}",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bakectl.cli.main", *args],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not fake_docker.calls and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fake_docker.calls, "bakectl never reached the engine"
+    proc.send_signal(getattr(signal, sig))
+    out, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err, err
+    assert proc.returncode == code, (proc.returncode, err)
+    errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert errors and errors[-1].startswith(f"error: interrupted by {sig}"), err
+    assert f"bakectl {' '.join(args)}" in errors[-1]
+    assert [ln for ln in err.splitlines() if ln.startswith("hint:")], err
+
+
+# -- crafted run records (found by tests/property) ------------------------------------------
+
+
+@pytest.mark.parametrize("task_id", ["../../escape", "a\x00b", "/abs", "..", "a/b"])
+def test_resume_refuses_crafted_task_ids(std, run_cli, build_dir, fake_docker, tmp_path, task_id):
+    """batch.json ids become paths on --resume: '..' wrote outside the run directory and a
+    NUL byte was a ValueError traceback. They are checked before any path is built."""
+    import json
+
+    batch = tmp_path / "runs" / "b1"
+    batch.mkdir(parents=True)
+    doc = {"kind": "bakectl-batch", "version": 1, "batch_id": "b1", "benchmark": "arith"}
+    doc.update(agent="chat", tasks=[task_id])
+    (batch / "batch.json").write_text(json.dumps(doc))
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    res = run_cli("run", "arith", "--agent", "chat", "--resume", str(batch))
+    assert_rejected(res, build_dir, fake_docker, ["invalid task id", "batch.json"])
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
