@@ -58,8 +58,9 @@ class _Strict(_Checked):
 # -- environment names a descriptor may pass to an agent ---------------------------------------
 
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-# Set by the runner for the agent (the gateway's address and placeholder keys, the model):
-# a descriptor naming one would override them.
+# Set by the runner for the agent (the gateway's address and placeholder keys, the model,
+# the attempt, the phase and workdir) or held by bakectl alone (the upstream key): a
+# descriptor naming one would override them. The one list: runner/spec.py reads it too.
 RESERVED_ENV = frozenset(
     {
         "OPENAI_BASE_URL",
@@ -68,9 +69,14 @@ RESERVED_ENV = frozenset(
         "ANTHROPIC_BASE_URL",
         "ANTHROPIC_API_KEY",
         "ANTHROPIC_AUTH_TOKEN",
+        "BAKECTL_MODEL",
+        "BAKECTL_ATTEMPT",
+        "BAKECTL_PHASE",
+        "BAKECTL_WORKDIR",
+        "BAKECTL_UPSTREAM_API_KEY",
+        "BAKECTL_GATEWAY_RULES",
     }
 )
-RESERVED_ENV_PREFIXES = ("BAKECTL_",)
 
 
 def check_env_name(name: str) -> str:
@@ -79,7 +85,7 @@ def check_env_name(name: str) -> str:
             f"{name[:80]!r} is not an environment variable name (letters, digits, '_'; "
             "no '=value': values come from the host)"
         )
-    if name in RESERVED_ENV or name.startswith(RESERVED_ENV_PREFIXES):
+    if name in RESERVED_ENV:
         raise ValueError(f"{name} is set by the runner (gateway address, keys, model)")
     return name
 

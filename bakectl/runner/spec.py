@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bakectl.catalog import Agent, Benchmark, Task
+from bakectl.catalog.models import RESERVED_ENV
 from bakectl.engine import containers as ops
 from bakectl.errors import BakectlError, UsageError
 from bakectl.render.renderer import ImageTarget, Renderer
@@ -24,18 +25,6 @@ from bakectl.results.records import Fault, ResultRecord
 from bakectl.results.rundir import RunDir, new_run_id
 from bakectl.runner.gateway_ctl import GatewayConfig
 
-# Names the runner sets for the agent; an agent.yaml `env:` entry cannot override them.
-RESERVED_ENV = frozenset(
-    {
-        "OPENAI_BASE_URL",
-        "ANTHROPIC_BASE_URL",
-        "OPENAI_API_KEY",
-        "ANTHROPIC_API_KEY",
-        "BAKECTL_MODEL",
-        "BAKECTL_ATTEMPT",
-        "BAKECTL_UPSTREAM_API_KEY",
-    }
-)
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 
 

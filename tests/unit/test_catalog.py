@@ -722,7 +722,7 @@ def test_task_toml_limits_within_what_the_engine_accepts(std, toml: str, field: 
         "ANTHROPIC_BASE_URL",
         "ANTHROPIC_API_KEY",
         "BAKECTL_MODEL",
-        "BAKECTL_ANYTHING",
+        "BAKECTL_PHASE",
         "OPENAI_BASE_URL=http://evil.example",
         "FOO=bar",
         "1ABC",
