@@ -384,7 +384,7 @@ USAGE_CASES = {
     "unknown option": (["run", "--bogus"], ["bakectl run", "no such option", "--bogus"]),
     "unknown command": (["bogus"], ["no such command", "bogus"]),
     "unknown subcommand": (["build", "bogus"], ["bakectl build", "bogus"]),
-    "missing argument": (["build", "eval"], ["bakectl build eval", "missing argument"]),
+    "missing argument": (["build", "agent"], ["bakectl build agent", "missing argument"]),
     "missing option value": (["run", "arith", "--timeout"], ["--timeout", "requires"]),
     "bad integer": (["run", "arith", "-n", "many"], ["--concurrency", "integer"]),
     "extra argument": (["list", "tasks", "a", "b"], ["unexpected extra argument"]),
