@@ -59,9 +59,10 @@ def _build(
     progress=None,
     provenance=None,
     sbom=None,
+    takes_benchmark=False,
 ):
-    """Build what targets_fn(renderer, benchmark id) names; a benchmark command passes
-    its benchmark id or -p PATH, the others neither."""
+    """Build what targets_fn(renderer, benchmark id) names; a benchmark command
+    (takes_benchmark) passes its benchmark id or -p PATH, the others neither."""
     from bakectl.cli.bake import check_progress
     from bakectl.engine.build import Builder, BuildOptions
     from bakectl.render.overrides import parse_all
@@ -80,7 +81,7 @@ def _build(
         engine=engine,
         dry_run=dry_run,
     )
-    if benchmark is not None or path is not None or name is not None:
+    if takes_benchmark:
         r, benchmark = source(
             benchmark,
             path,
@@ -128,6 +129,7 @@ def build_eval(
         benchmark=benchmark,
         path=path,
         name=name,
+        takes_benchmark=True,
         base_images=base_image,
         registry=registry,
         dry_run=dry_run,
@@ -172,6 +174,7 @@ def build_bench(
         benchmark=benchmark,
         path=path,
         name=name,
+        takes_benchmark=True,
         base_images=base_image,
         registry=registry,
         dry_run=dry_run,

@@ -656,6 +656,7 @@ def run_job(
 
     # Check every task's gateway and prepare it: all before anything is written.
     gateways = {t.id: gateway_for(record.model_source, benchmark, t.id, agent) for t in pending}
+    first_invalid: UsageError | None = None
     for t in pending:
         options = RunOptions(
             model=record.model,
@@ -678,6 +679,9 @@ def run_job(
         except UsageError as exc:
             why = exc.message + (f" ({exc.hint})" if exc.hint else "")
             t.invalid = Fault.of("task_invalid", why)
+            first_invalid = first_invalid or exc
+    if first_invalid is not None and all(t.invalid is not None for t in pending):
+        raise first_invalid  # no task of the job can run as asked: bad input, nothing written
     specs = [t.spec for t in pending if t.spec is not None]
     all_targets = _unique_targets(specs)
     if dry_run:

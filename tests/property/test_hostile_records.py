@@ -1,4 +1,4 @@
-"""Hostile run records, generated: a batch directory whose batch.json and result.json
+"""Hostile run records, generated: a job directory whose job.json and result.json
 hold ids with '..' or '/', non-finite and huge numbers, wrong types and garbage bytes.
 Readers (report, gate, resume) end in order, and nothing is written outside the run's
 own directory."""
@@ -46,15 +46,17 @@ def test_readers_of_hostile_records(task_ids, result, garbage, command) -> None:
     with world() as w:
         batch = w.work / "runs" / "b1"
         batch.mkdir(parents=True)
-        (batch / "batch.json").write_text(
+        (batch / "job.json").write_text(
             _dump(
                 {
-                    "kind": "bakectl-batch",
-                    "version": 1,
-                    "batch_id": "b1",
-                    "benchmark": "arith",
+                    "kind": "job",
+                    "schema_version": 1,
+                    "job_id": "b1",
+                    "created_at": "2026-12-01T00:00:00+00:00",
+                    "bakectl_version": "0.1.0",
+                    "source": {"kind": "catalog", "benchmark": "arith"},
+                    "task_ids": task_ids,
                     "agent": "chat",
-                    "tasks": task_ids,
                 }
             )
         )
@@ -67,13 +69,13 @@ def test_readers_of_hostile_records(task_ids, result, garbage, command) -> None:
         args = {
             "report": ["report", str(batch)],
             "gate": ["gate", str(batch), "--baseline", str(batch)],
-            "resume": ["run", "arith", "--agent", "chat", "--resume", str(batch), "--no-build"],
+            "resume": ["run", "--resume", str(batch)],
             "score": ["score", str(attempt)],
         }[command]
         res = invoke(w, *args)
         assert_orderly(res)
         if command == "resume" and not all(ID_RE.match(t) and ".." not in t for t in task_ids):
-            assert_rejected(res, "invalid task id")  # before any path is built from one
+            assert_rejected(res, "is not a valid id")  # before any path is built from one
             assert w.engine_calls == []
         after = {k: v for k, v in snapshot(w.tmp).items() if not k.startswith("work/runs/b1")}
         after.pop("bin/calls.log", None)
