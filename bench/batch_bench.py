@@ -15,7 +15,7 @@ bakectl.runner.batch.run_rollouts:
     non-model      per task: total - the agent's sleep (all a task costs besides the model,
                    the verifier's snapshot and container included)
 
-Targets: overhead under 1.5 s a task; a speed-up near the worker count for tasks
+Targets: overhead p90 at most 0.5 s a task; a speed-up near the worker count for tasks
 that wait on a model.
 
     python bench/batch_bench.py [--tasks 20] [--sleep 2] [-n 1 -n 4] [--keep-images]
@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 from tests.support.images import remove_images  # noqa: E402
 
 NAMESPACE = "bakectl-bench-batch"
-TARGET_OVERHEAD = 1.5
+TARGET_OVERHEAD = 0.5  # p90 at -n 4 (0.62 s before the records re-cut)
 
 
 def generate(root: Path, tasks: int, sleep: float) -> None:
@@ -148,8 +148,8 @@ def main() -> None:
             if passed != len(results):
                 bad = next(r for r in results if r.status != "passed")
                 raise SystemExit(f"not every task passed: {bad.line()}")
-            ok = pct(over, 0.9) < TARGET_OVERHEAD
-            print(f"#   -n {n}: overhead p90 {'<' if ok else '>='} {TARGET_OVERHEAD} s target")
+            ok = pct(over, 0.9) <= TARGET_OVERHEAD
+            print(f"#   -n {n}: overhead p90 {'<=' if ok else '>'} {TARGET_OVERHEAD} s target")
         if len(ns) > 1:
             ideal = sum(args.sleep for _ in ids)
             print(

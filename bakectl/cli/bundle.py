@@ -148,11 +148,14 @@ def score(
     catalog = Catalog(find_root())  # no renderer: re-scoring builds nothing
     ids = None
     if tasks is not None or limit is not None:
-        from bakectl.cli.selection import select_tasks
-        from bakectl.runner.job import read_job
+        from bakectl.cli.selection import parse_items, select_tasks
+        from bakectl.runner.job import JOB_FILE, read_job
 
-        known = read_job(run).task_ids
-        ids = select_tasks(tasks or "all", known, limit=limit, where=f"job {run}")
+        if (run / JOB_FILE).is_file():
+            known = read_job(run).task_ids
+            ids = select_tasks(tasks or "all", known, limit=limit, where=f"job {run}")
+        else:  # a task's attempt directory: the re-scorer checks the id against it
+            ids = parse_items(tasks or "all")[:limit]
     rows = rescore_path(catalog, run, ids, on_row=lambda r: print(r.line(), flush=True))
     if any(r.status == "error" for r in rows):
         raise typer.Exit(1)

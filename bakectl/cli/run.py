@@ -195,7 +195,11 @@ def run(
     from bakectl.errors import UsageError
     from bakectl.runner.batch import check_limits
 
-    check_limits(concurrency or 1, 1 if attempts is None else attempts, retries or 0)
+    check_limits(
+        1 if concurrency is None else concurrency,
+        1 if attempts is None else attempts,
+        0 if retries is None else retries,
+    )
     if bundle is not None or agent_cmd is not None:
         _run_special(flags)
         return
@@ -368,7 +372,7 @@ def _report(flags: RunFlags, go, *, single: bool) -> None:
         raise typer.Exit(130)
     counts = Counter(r.status for r in results)
     parts = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s]) or "nothing ran"
-    if job_dir is not None and not flags.json:
+    if job_dir is not None and not flags.json and not single:
         print(f"job {job_dir.name}: {len(results)} attempt(s): {parts} -> {display(job_dir)}")
     if any(r.status in ("error", "invalid") for r in results):
         raise typer.Exit(1)

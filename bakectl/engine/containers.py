@@ -7,6 +7,7 @@ whatever an interrupted run left behind.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -45,9 +46,14 @@ def process_start(pid: int) -> float:
 
 def owner_value() -> str:
     """This process as the owner label says it: host/pid/start."""
+    return _owner_value(os.getpid())
+
+
+@functools.lru_cache(maxsize=4)
+def _owner_value(pid: int) -> str:
     import socket
 
-    return f"{socket.gethostname()}/{os.getpid()}/{process_start(os.getpid()):.2f}"
+    return f"{socket.gethostname()}/{pid}/{process_start(pid):.2f}"
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,28 @@
-"""Plan and Step: the commands bakectl runs, printable before they run.
+"""Plan and Step: the commands bakectl runs, printable before they run; and the one way
+they run.
 
 Every mutating action goes through a Step so `--dry-run` can print exactly
 what would run, and a real run echoes each line before executing it.
+
+Running: `run_process` is the one subprocess runner (its own process group, stopped on
+Ctrl-C/SIGTERM and at a timeout; one result type, ProcessResult). `run_step` streams a
+build's stderr to ours while keeping a copy (through a pseudo-terminal when ours is a
+terminal, so bake draws its TTY progress). `DryRunner` prints and runs nothing;
+`FakeRunner` is the test double that answers by argv prefix. Both are callables
+`(step) -> ProcessResult`, like `run_process`.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import IO, TextIO
 
 from bakectl.errors import BakectlError
 
@@ -47,11 +58,26 @@ class Plan:
 
 
 @dataclass
-class StepResult:
+class ProcessResult:
+    """What one command did: the one result type of every subprocess bakectl runs.
+    `returncode` None: it ran past its timeout and was killed."""
+
     step: Step
-    returncode: int
-    stderr: str
+    returncode: int | None
+    stderr: str = ""
     stdout: str = ""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def timed_out(self) -> bool:
+        return self.returncode is None
+
+
+StepResult = ProcessResult  # the name build.py and the CLI know
 
 
 def echo(step: Step, out: TextIO | None = None) -> None:
@@ -66,6 +92,172 @@ def print_plan(plan: Plan, out: TextIO | None = None) -> None:
         print(f"# if bake fails ({plan.fallback_reason}), bakectl runs instead:", file=out)
         for step in plan.fallback:
             print(f"$ {step.shell()}", file=out)
+
+
+def _stop_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """SIGTERM the command's process group (bake, podman, docker and their children), then
+    SIGKILL what is left after `grace` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_process(
+    step: Step,
+    *,
+    capture_stdout: bool = True,
+    stdout: IO[bytes] | None = None,
+    stderr_to_stdout: bool = False,
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    kill_group_after: bool = False,
+) -> ProcessResult:
+    """The one subprocess runner: `step` in its own process group (a Ctrl-C reaches bakectl
+    alone, which then stops the group: SIGINT/SIGTERM never leave a child running), its
+    output captured (or into `stdout`), killed with its group at `timeout`.
+    `kill_group_after` (with `stdout` a file): also kill what the command left running in
+    its group when it ends."""
+    full_env = dict(os.environ if env is None else env)
+    full_env.update(dict(step.env))
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            step.argv,
+            cwd=cwd,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout if stdout is not None else (subprocess.PIPE if capture_stdout else None),
+            stderr=subprocess.STDOUT if stderr_to_stdout else subprocess.PIPE,
+            start_new_session=True,
+        )
+    except FileNotFoundError as exc:
+        raise BakectlError(
+            f"command not found: {step.argv[0]}",
+            "run 'make setup' (scripts/setup-engine.sh) to install the container engine",
+        ) from exc
+    code: int | None
+    try:
+        try:
+            if kill_group_after and stdout is not None:
+                # Background children may hold our pipes open: the leader's exit is the end.
+                proc.wait(timeout=timeout)
+                _kill_now(proc)
+            out, err = proc.communicate(timeout=timeout)
+            code = proc.returncode
+        except subprocess.TimeoutExpired:
+            _stop_group(proc, grace=0.0)
+            out, err = proc.communicate()
+            code = None
+    except BaseException:  # Ctrl-C, SIGTERM (as KeyboardInterrupt), a bug: no orphans
+        _stop_group(proc)
+        raise
+    finally:
+        if kill_group_after:
+            _kill_now(proc)
+    return ProcessResult(step, code, _text(err), _text(out), time.monotonic() - start)
+
+
+def _kill_now(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _text(data: bytes | None) -> str:
+    return data.decode(errors="replace") if data else ""
+
+
+def _stream_through_pty(argv: tuple[str, ...], env: dict[str, str], capture_stdout: bool):
+    """Run with stderr on a pseudo-terminal, copied to ours as it comes and kept: bake
+    (BuildKit) draws its TTY progress only when its stderr is a terminal."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        import fcntl
+        import termios
+
+        size = fcntl.ioctl(sys.stderr.fileno(), termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, size)
+    except OSError:
+        pass
+    proc = subprocess.Popen(
+        argv,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE if capture_stdout else None,
+        stderr=slave,
+        start_new_session=True,
+    )
+    os.close(slave)
+    chunks: list[bytes] = []
+    try:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+            sys.stderr.buffer.write(data)
+            sys.stderr.flush()
+        stdout = proc.stdout.read() if proc.stdout else b""
+        proc.wait()
+    except BaseException:
+        _stop_group(proc)
+        raise
+    finally:
+        os.close(master)
+    stderr = b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
+    return proc.returncode, stderr, stdout.decode(errors="replace")
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty() and hasattr(sys.stderr, "buffer")
+    except (AttributeError, ValueError):
+        return False
+
+
+class DryRunner:
+    """Prints each command and runs nothing (`--dry-run`); every command "succeeds"."""
+
+    def __init__(self, out: TextIO | None = None, answers: Mapping[str, str] | None = None):
+        self.out = out
+        self.answers = dict(answers or {})  # argv prefix (space-joined) -> stdout to pretend
+
+    def __call__(self, step: Step, **_: object) -> ProcessResult:
+        print(f"$ {step.shell()}", file=self.out or sys.stdout, flush=True)
+        joined = " ".join(step.argv)
+        stdout = next((v for k, v in self.answers.items() if joined.startswith(k)), "")
+        return ProcessResult(step, 0, "", stdout)
+
+
+class FakeRunner:
+    """A test double for the engine: answers commands by argv prefix, records every call."""
+
+    def __init__(self, answers: Mapping[str, tuple[int, str, str]] | None = None):
+        self.answers = dict(answers or {})  # prefix -> (returncode, stdout, stderr)
+        self.calls: list[tuple[str, ...]] = []
+
+    def __call__(self, step: Step, **_: object) -> ProcessResult:
+        self.calls.append(step.argv)
+        joined = " ".join(step.argv)
+        for prefix in sorted(self.answers, key=len, reverse=True):
+            if joined.startswith(prefix):
+                code, out, err = self.answers[prefix]
+                return ProcessResult(step, code, err, out)
+        return ProcessResult(step, 0)
 
 
 def run_step(step: Step, *, capture_stdout: bool = False, quiet: bool = False) -> StepResult:
@@ -99,6 +291,9 @@ def run_step(step: Step, *, capture_stdout: bool = False, quiet: bool = False) -
                 sys.stderr.write(stderr)
             code = first.returncode or second.returncode
             return StepResult(step, code, stderr, out2.decode(errors="replace"))
+        if not quiet and _stderr_is_terminal():
+            code, stderr, stdout = _stream_through_pty(step.argv, env, capture_stdout)
+            return StepResult(step, code, stderr, stdout)
         proc = subprocess.Popen(
             step.argv,
             env=env,
@@ -106,16 +301,21 @@ def run_step(step: Step, *, capture_stdout: bool = False, quiet: bool = False) -
             errors="replace",
             stdout=subprocess.PIPE if capture_stdout else None,
             stderr=subprocess.PIPE,
+            start_new_session=True,  # a Ctrl-C reaches bakectl, which stops the group
         )
         chunks: list[str] = []
         assert proc.stderr is not None
-        for line in proc.stderr:
-            chunks.append(line)
-            if not quiet:
-                sys.stderr.write(line)
-                sys.stderr.flush()
-        stdout = proc.stdout.read() if proc.stdout else ""
-        proc.wait()
+        try:
+            for line in proc.stderr:
+                chunks.append(line)
+                if not quiet:
+                    sys.stderr.write(line)
+                    sys.stderr.flush()
+            stdout = proc.stdout.read() if proc.stdout else ""
+            proc.wait()
+        except BaseException:
+            _stop_group(proc)
+            raise
         return StepResult(step, proc.returncode, "".join(chunks), stdout or "")
     except FileNotFoundError as exc:
         raise BakectlError(

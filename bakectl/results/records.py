@@ -66,7 +66,11 @@ FaultKind = Literal[
 ]
 
 # Faults worth another try under --retries: the same inputs may well succeed.
-TRANSIENT_KINDS: frozenset[str] = frozenset({"engine", "network", "upstream_unreachable"})
+# A gateway that died (OOM, docker) or was slow to become healthy on a loaded host is the
+# run's conditions, not the task's: it is retried too.
+TRANSIENT_KINDS: frozenset[str] = frozenset(
+    {"engine", "network", "upstream_unreachable", "gateway_died", "gateway_start"}
+)
 
 MAX_MESSAGE = 2000  # characters of a message kept in a record or printed
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -512,11 +511,11 @@ def _kill_running(run_ids: set[str], echo: Callable[[str], None] | None) -> None
         ),
         mutates=False,
     )
+    from bakectl.engine.plan import run_process
+
     try:
-        res = subprocess.run(
-            ps.argv, capture_output=True, text=True, timeout=30, start_new_session=True
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        res = run_process(ps, timeout=30)
+    except BakectlError:
         return
     ids = []
     for line in res.stdout.splitlines():
@@ -529,8 +528,8 @@ def _kill_running(run_ids: set[str], echo: Callable[[str], None] | None) -> None
     if echo is not None:
         echo(f"$ {kill.shell()}")
     try:
-        subprocess.run(kill.argv, capture_output=True, timeout=30, start_new_session=True)
-    except (OSError, subprocess.TimeoutExpired):
+        run_process(kill, timeout=30)
+    except BakectlError:
         pass
 
 

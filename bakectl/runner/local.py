@@ -30,8 +30,6 @@ import dataclasses
 import os
 import shlex
 import shutil
-import signal
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,50 +110,36 @@ class CommandOutcome:
     seconds: float = 0.0
 
 
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 def run_command(
     command: str, *, cwd: Path, env: dict[str, str], log: Path, timeout: float
 ) -> CommandOutcome:
-    """`bash -c command` in its own process group; the group dies at `timeout` and when
-    the command ends (a background child must not outlive the run)."""
+    """`bash -c command` in its own process group; the group dies at `timeout`, on Ctrl-C
+    and when the command ends (a background child must not outlive the run)."""
+    from bakectl.engine.plan import Step, run_process
+
     out = CommandOutcome()
-    started = time.monotonic()
     log.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
     with log.open("wb") as fh:
-        proc = subprocess.Popen(
-            ["bash", "-c", command],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own session and process group (pgid = pid)
-        )
-    try:
         try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            out.timed_out = True
-            _kill_group(proc.pid)
-            proc.wait()
+            res = run_process(
+                Step(("bash", "-c", command)),
+                stdout=fh,
+                stderr_to_stdout=True,
+                cwd=cwd,
+                env=env,
+                timeout=timeout,
+                kill_group_after=True,
+            )
         except KeyboardInterrupt:
             out.interrupted = True
-            _kill_group(proc.pid)
-            proc.wait()
-    finally:
-        _kill_group(proc.pid)  # stragglers that outlived the leader
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    rc = proc.returncode
-    out.exit_code = 128 - rc if rc is not None and rc < 0 else rc  # SIGKILL -> 137, as docker
-    out.seconds = round(time.monotonic() - started, 3)
+            out.exit_code = 130
+            out.seconds = round(time.monotonic() - started, 3)
+            return out
+    out.timed_out = res.timed_out
+    rc = 137 if res.timed_out else res.returncode  # killed with SIGKILL, as docker says it
+    out.exit_code = 128 - rc if rc is not None and rc < 0 else rc
+    out.seconds = round(res.seconds, 3)
     return out
 
 

@@ -99,6 +99,7 @@ def _agent_env(spec: RunSpec) -> list[tuple[str, str | None]]:
         env += agent_env()
     if spec.options.model:
         env.append(("BAKECTL_MODEL", spec.options.model))
+    env.append(("BAKECTL_ATTEMPT", str(spec.options.attempt)))  # attempt k of -k (pass@k)
     # agent.yaml `env:` names, their values taken from the host by docker itself.
     env += [(name, None) for name in spec.agent.spec.env if name not in RESERVED_ENV]
     return env

@@ -61,7 +61,11 @@ class Progress:
             print(r.line(), file=self.out, flush=True)
 
     def retrying(self, r: TaskResult, attempt: int, of: int) -> None:
-        self.note(f"retrying {r.benchmark}/{r.task} (attempt {attempt} of {of}) after: {r.message}")
+        k = r.record.attempt if r.record else 1
+        why = f"{r.fault.kind}: {r.message}" if r.fault else r.message
+        self.note(
+            f"retrying {r.benchmark}/{r.task} attempt {k} (try {attempt} of {of}) after {why}"
+        )
 
     def note(self, message: str) -> None:
         self.command(f"bakectl: {message}")

@@ -32,6 +32,7 @@ RESERVED_ENV = frozenset(
         "OPENAI_API_KEY",
         "ANTHROPIC_API_KEY",
         "BAKECTL_MODEL",
+        "BAKECTL_ATTEMPT",
         "BAKECTL_UPSTREAM_API_KEY",
     }
 )

@@ -84,7 +84,8 @@ def execute(spec: RunSpec) -> TaskResult:
                 log = spec.dir.gateway / "gateway.log"
                 x(ops.logs(spec.names.gateway), phase="setup", output=log)
         except _Cancelled:
-            st.fail("interrupted", "interrupted")  # a batch's Ctrl-C, seen in this worker thread
+            # a job's Ctrl-C, seen in this worker thread at a phase boundary
+            st.fail(f"interrupted during {_phase(st)}", "interrupted")
         except KeyboardInterrupt:
             interrupted = True
             st.fail(f"interrupted during {_phase(st)}", "interrupted")
@@ -109,12 +110,10 @@ def _check_cancel(o: RunOptions) -> None:
 
 
 def _phase(st: RunState) -> str:
-    """The phase a run was in, from the phases it finished (for an interrupt's message)."""
-    if "verifier" in st.exit_codes or st.verifier_ran:
+    """The phase a run was in when it stopped (for an interrupt's message)."""
+    if st.verifier_ran or "verifier" in st.exit_codes:
         return "the verifier phase"
-    if st.agent_started:
-        return "the agent phase" if "agent" not in st.exit_codes else "the verifier phase"
-    return "setup"
+    return "the agent phase" if st.agent_started else "setup"
 
 
 def _finish(

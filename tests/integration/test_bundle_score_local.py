@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bakectl.results.records import JobRecord, ResultRecord, RunRecord, read_record
 from tests.integration.conftest import REPO, bakectl
 from tests.support.images import remove_images
 from tests.support.polling import process_alive
@@ -68,12 +69,14 @@ def test_agent_cmd_passes_and_its_packet_holds_no_scorer_files(tmp_path):
     )
     assert "arith/1 x local: passed reward=1.0" in res.stdout, res.stdout
     run_dir = _run_dir(res.stdout)
-    result = json.loads((run_dir / "result.json").read_text())
-    assert (result["status"], result["reward"], result["agent"]) == ("passed", 1.0, "local")
-    run = json.loads((run_dir / "run.json").read_text())
-    assert run["kind"] == "local" and run["exit_codes"] == {"agent": 0, "verifier": 0}
-    assert run["images"]["verifier"]["ref"].startswith("bakectl/bench/arith:")
-    verifier = next(c["command"] for c in run["commands"] if c["command"].startswith("docker run"))
+    result = read_record(run_dir / "result.json", ResultRecord)
+    assert (result.status, result.reward, result.agent) == ("passed", 1.0, "local")
+    job = read_record(run_dir.parents[2] / "job.json", JobRecord)  # an --agent-cmd run is a job
+    assert job.agent == "local" and job.agent_cmd == "echo 391 > answer.txt"
+    run = read_record(run_dir / "run.json", RunRecord)
+    assert run.agent == "local" and run.exit_codes == {"agent": 0, "verifier": 0}
+    assert run.images["verifier"].ref.startswith("bakectl/bench/arith:")
+    verifier = next(c.line for c in run.commands if c.line.startswith("docker run"))
     assert "--user 0 --network none" in verifier and "target=/tests,readonly" in verifier
     assert json.loads((run_dir / "score.json").read_text())["reward"] == 1.0
     assert (run_dir / "artifacts/answer.txt").read_text() == "391\n"
@@ -86,6 +89,27 @@ def test_agent_cmd_passes_and_its_packet_holds_no_scorer_files(tmp_path):
     for f in packet.rglob("*"):
         if f.is_file():
             assert not any(h in f.read_bytes() for h in hidden), f
+
+
+def test_agent_cmd_resolves_relative_paths_against_the_callers_directory(tmp_path):
+    """The README's `--agent-cmd 'python3 my_agent.py'`: CMD runs in artifacts/, yet the
+    script named relative to where bakectl was called is found."""
+    (tmp_path / "my_agent.py").write_text(
+        "import os, pathlib\n"
+        "pathlib.Path(os.environ['BAKECTL_WORKDIR'], 'answer.txt').write_text('391')\n"
+    )
+    res = bakectl(
+        *"run arith --task-id 1 --agent-cmd".split(),
+        "python3 my_agent.py",
+        "--out",
+        "runs",
+        cwd=tmp_path,
+        env={"BAKECTL_ROOT": str(REPO)},
+        timeout=300,
+    )
+    assert "arith/1 x local: passed reward=1.0" in res.stdout, (res.stdout, res.stderr)
+    job = read_record(tmp_path / _run_dir(res.stdout).parents[2] / "job.json", JobRecord)
+    assert job.agent_cmd == f"python3 {tmp_path / 'my_agent.py'}"
 
 
 def test_agent_cmd_timeout_kills_its_children_and_env_is_allow_listed(tmp_path):
@@ -110,13 +134,14 @@ def test_agent_cmd_timeout_kills_its_children_and_env_is_allow_listed(tmp_path):
         check=False,
         timeout=300,
     )
-    assert res.returncode == 1, res.stderr
+    assert res.returncode == 0, res.stderr  # a timeout is the agent's outcome, not an error
     assert time.monotonic() - start < 60
-    assert "arith/1 x local: timeout reward=0.0 [the command timed out after 2 s]" in res.stdout
+    assert "arith/1 x local: timeout reward=0.0 [the agent timed out after 2 s]" in res.stdout
     run_dir = _run_dir(res.stdout)
-    run = json.loads((run_dir / "run.json").read_text())
-    assert run["agent_timed_out"] is True and run["exit_codes"]["agent"] == 137
-    assert run["gateway"]["mode"] == "replay"
+    run = read_record(run_dir / "run.json", RunRecord)
+    assert run.exit_codes["agent"] == 137 and run.gateway.kind == "replay"
+    result = read_record(run_dir / "result.json", ResultRecord)
+    assert result.status == "timeout" and result.fault.kind == "agent_timeout"
     pid = int((run_dir / "artifacts/child.pid").read_text())
     assert not process_alive(pid)
     env = dict(
@@ -164,7 +189,8 @@ def test_score_uses_the_current_tests_and_writes_beside_the_old_result(tmp_path)
     assert len(rescores) == 2  # same second: rescore-<time>-2
     new = json.loads((rescores[-1] / "result.json").read_text())
     assert (new["status"], new["reward"]) == ("failed", 0.0)
-    assert new["rescore_of"] == {"run_id": run_dir.name, "status": "passed", "reward": 1.0}
+    run_id = read_record(run_dir / "run.json", RunRecord).run_id
+    assert new["rescore_of"] == {"run_id": run_id, "status": "passed", "reward": 1.0}
     assert "FAIL: expected '392'" in (rescores[-1] / "verifier/container.log").read_text()
     run = json.loads((rescores[-1] / "run.json").read_text())
     verifier = next(c["command"] for c in run["commands"] if c["command"].startswith("docker run"))
@@ -175,18 +201,9 @@ def test_score_uses_the_current_tests_and_writes_beside_the_old_result(tmp_path)
     toml.write_text(toml.read_text().replace("timeout_sec = 60.0", "timeout_sec = 1.0"))
     hung = bakectl("score", str(run_dir), env={"BAKECTL_ROOT": str(root)}, check=False)
     assert hung.returncode == 1 and "[the verifier timed out after 1 s]" in hung.stdout
-    # A batch directory: each task's last attempt; --tasks filters.
-    batch = tmp_path / "batch"
-    (batch / "tasks/1").mkdir(parents=True)
-    (batch / "batch.json").write_text(json.dumps({"kind": "bakectl-batch", "tasks": ["1"]}))
-    shutil.copytree(
-        run_dir, batch / "tasks/1/attempt-1", ignore=shutil.ignore_patterns("rescore-*")
-    )
-    res = bakectl("score", str(batch), "--tasks", "1")
-    assert "passed 1 -> passed 1" in res.stdout
-    assert len(list((batch / "tasks/1/attempt-1").glob("rescore-*"))) == 1
-    bad = bakectl("score", str(batch), "--tasks", "9", check=False)
-    assert bad.returncode == 2 and "no kept run of task(s) 9" in bad.stderr
+    # --tasks is parsed against the job's own tasks.
+    bad = bakectl("score", str(run_dir.parents[2]), "--tasks", "9", check=False)
+    assert bad.returncode == 2 and "unknown task '9' in job" in bad.stderr
 
 
 # -- bundles -------------------------------------------------------------------------------------
@@ -203,8 +220,9 @@ def test_bundle_rebuilds_and_replays_anywhere_with_the_same_reward(tmp_path):
     assert original["status"] == "passed"
 
     one, two = tmp_path / "b1", tmp_path / "b2"
-    bakectl("bundle", str(run_dir), "-o", str(one))
-    bakectl("bundle", str(run_dir), "-o", str(two))
+    job_dir = run_dir.parents[2]
+    bakectl("bundle", str(job_dir), "-o", str(one))
+    bakectl("bundle", str(job_dir), "-o", str(two))
     assert dir_snapshot(one) == dir_snapshot(two)  # deterministic: files, modes, mtimes
     again = bakectl("bundle", str(one), "-o", str(one))
     assert "already a bundle" in again.stdout and dir_snapshot(one) == dir_snapshot(two)
@@ -212,7 +230,8 @@ def test_bundle_rebuilds_and_replays_anywhere_with_the_same_reward(tmp_path):
     manifest = json.loads((one / "manifest.json").read_text())
     assert manifest["kind"] == "bakectl-bundle" and manifest["command"][-1] == "<bundle>"
     run = json.loads((run_dir / "run.json").read_text())
-    assert manifest["created_at"] == run["started_at"].replace("+00:00", "Z")  # not the clock
+    job = json.loads((run_dir.parents[2] / "job.json").read_text())
+    assert manifest["created_at"] == job["created_at"].replace("+00:00", "Z")  # not the clock
     assert "values" not in manifest["environment"]
     definition = json.loads((one / "bake/definition.json").read_text())
     for spec in definition["target"].values():
@@ -260,7 +279,9 @@ def test_bundle_rebuilds_and_replays_anywhere_with_the_same_reward(tmp_path):
         line = res.stdout.strip().splitlines()[-1]
         assert f"arith/1 x {agent}: passed reward=1.0" in line
         assert "(bundle recorded: passed reward=1)" in line
-        (rerun,) = (elsewhere / "runs").iterdir()
+        (rerun_job,) = (elsewhere / "runs").iterdir()  # run --bundle is one job
+        assert read_record(rerun_job / "job.json", JobRecord).source.kind == "bundle"
+        rerun = rerun_job / "tasks/1/attempt-1"
         result = json.loads((rerun / "result.json").read_text())
         assert (result["reward"], result["model"]) == (original["reward"], original["model"])
         if agent == "chat":  # strict replay: the very same exchanges

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -19,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from bakectl.results.rundir import read_reward
+from bakectl.results.records import JobRecord, ResultRecord, RunRecord, read_record
+from bakectl.results.rundir import read_rewards
 from tests.integration.conftest import REPO, CatalogLab, bakectl
 from tests.support.images import image_members
 from tests.support.polling import wait_for
@@ -82,14 +84,27 @@ def _labelled() -> set[str]:
 
 
 @pytest.fixture(autouse=True)
-def nothing_left_behind(request):
-    """Whatever a test's runs created is gone after it (containers, networks, snapshots)."""
+def nothing_left_behind(request, tmp_path):
+    """Whatever this test's runs created is gone after it. Other engineers' runs share
+    this engine: only this test's run ids count (from the run.json files it wrote, and
+    the itest-* ids it named)."""
     if "engine" not in request.fixturenames and "lab" not in request.fixturenames:
         yield
         return
     before = _labelled()
     yield
-    left = _labelled() - before
+    ours = set()
+    for run_json in tmp_path.rglob("run.json"):
+        try:
+            ours.add(json.loads(run_json.read_text()).get("run_id") or "")
+        except ValueError:
+            pass
+    ours.discard("")
+    left = {
+        ln
+        for ln in _labelled() - before
+        if "itest-" in ln or any(r.lower() in ln.lower() for r in ours)
+    }
     assert not left, f"left behind: {sorted(left)}"
 
 
@@ -193,18 +208,24 @@ def test_oracle_passes_with_a_complete_run_dir(engine, tmp_path):
     )
     (line,) = res.stdout.splitlines()
     assert line.startswith("arith/1 x oracle: passed reward=1.0 (") and " -> " in line, line
-    (run_dir,) = tmp_path.iterdir()
+    (job_dir,) = tmp_path.iterdir()  # a single run is a job of one
+    job = read_record(job_dir / "job.json", JobRecord)
+    assert (job.task_ids, job.agent, job.attempts) == (["1"], "oracle", 1)
+    run_dir = job_dir / "tasks/1/attempt-1"
     assert line.endswith(str(run_dir))
-    result = json.loads((run_dir / "result.json").read_text())
-    assert result["status"] == "passed" and result["reward"] == 1.0 and result["passed"] is True
-    assert (result["benchmark"], result["task"], result["agent"]) == ("arith", "1", "oracle")
-    run = json.loads((run_dir / "run.json").read_text())
-    assert run["run_id"] == run_dir.name and run["status"] == "passed"
-    assert run["images"]["eval"]["id"].startswith("sha256:")
-    assert run["images"]["snapshot"]["id"].startswith("sha256:")
-    assert run["exit_codes"] == {"agent": 0, "verifier": 0}
-    assert {"setup", "agent", "verifier", "cleanup", "total"} <= set(run["timings"])
-    commands = [c["command"] for c in run["commands"]]
+    result = read_record(run_dir / "result.json", ResultRecord)
+    assert (result.status, result.reward, result.passed) == ("passed", 1.0, True)
+    assert (result.benchmark, result.task, result.agent) == ("arith", "1", "oracle")
+    assert result.rewards == {"reward": 1.0} and result.job_id == job.job_id
+    assert (result.agent_exit_code, result.verifier_exit_code) == (0, 0)
+    assert {"setup", "agent", "verifier", "cleanup", "total"} <= set(result.timings)
+    run = read_record(run_dir / "run.json", RunRecord)
+    assert run.run_id == result.run_id and run.owner is not None
+    assert run.images["eval"].id.startswith("sha256:")
+    assert run.images["snapshot"].id.startswith("sha256:")
+    assert run.exit_codes == {"agent": 0, "verifier": 0}
+    assert (job_dir / "summary.json").is_file()
+    commands = [c.line for c in run.commands]
     assert any(c.startswith("docker network create --internal --label") for c in commands)
     assert any(c.startswith("docker commit ") for c in commands)
     assert any(c.startswith("docker rm -f") for c in commands)
@@ -224,9 +245,9 @@ def test_oracle_passes_with_a_complete_run_dir(engine, tmp_path):
 def test_nop_fails_with_reward_zero(engine, tmp_path):
     res = bakectl("run", "arith", "--agent", "nop", "-t", "1", "--out", str(tmp_path), timeout=300)
     assert "arith/1 x nop: failed reward=0.0" in res.stdout
-    (run_dir,) = tmp_path.iterdir()
-    result = json.loads((run_dir / "result.json").read_text())
-    assert (result["status"], result["reward"], result["passed"]) == ("failed", 0.0, False)
+    (job_dir,) = tmp_path.iterdir()
+    result = read_record(job_dir / "tasks/1/attempt-1/result.json", ResultRecord)
+    assert (result.status, result.reward, result.passed) == ("failed", 0.0, False)
 
 
 @pytest.mark.parametrize("bench", ["arith", "terminal-tasks"])
@@ -235,16 +256,21 @@ def test_oracle_command_checks_every_task(engine, tmp_path, bench):
     lines = res.stdout.splitlines()
     assert lines[0].split() == ["task", "oracle", "nop", "ok"]
     tasks = sorted(os.listdir(REPO / "containers/benchmarks" / bench / "tasks"))
-    assert [ln.split()[0] for ln in lines[1:]] == tasks
-    assert all(ln.split()[-1] == "yes" for ln in lines[1:]), res.stdout
-    assert len(list(tmp_path.iterdir())) == 2 * len(tasks)
+    assert [ln.split()[0] for ln in lines[1:-1]] == tasks
+    assert all(ln.split()[-1] == "yes" for ln in lines[1:-1]), res.stdout
+    (job_dir,) = tmp_path.iterdir()  # one job: the oracle's attempts, the nop job inside it
+    assert lines[-1] == f"job: {job_dir}"
+    assert sorted(os.listdir(job_dir / "tasks")) == tasks
+    assert sorted(os.listdir(job_dir / "nop/tasks")) == tasks
 
 
 def test_oracle_command_fails_when_a_scorer_is_broken(lab, tmp_path):
     args = "oracle arith -t 1 -t noreward --out".split()
     res = bakectl(*args, str(tmp_path), env=lab.env, check=False, timeout=300)
     assert res.returncode == 1, res.stderr
-    rows = {ln.split()[0]: ln for ln in res.stdout.splitlines()[1:] if not ln.startswith("#")}
+    rows = {
+        ln.split()[0]: ln for ln in res.stdout.splitlines()[1:] if not ln.startswith(("#", "job: "))
+    }
     assert rows["1"].endswith("yes") and rows["noreward"].endswith("NO")
     assert "no reward written" in res.stdout
 
@@ -381,25 +407,25 @@ def test_agent_timeout(lab, tmp_path):
     r = run_lab(lab, "arith", "slow", "sleeper", tmp_path)
     assert time.monotonic() - start < 25
     assert r.status == "timeout" and not r.passed, r
-    assert "timed out after 2 s" in r.message
-    run = json.loads((r.run_dir / "run.json").read_text())
-    assert run["agent_timed_out"] is True and run["exit_codes"]["agent"] == 137
-    assert any(c["command"].startswith("docker kill ") for c in run["commands"])
+    assert "timed out after 2 s" in r.message and r.fault.kind == "agent_timeout"
+    run = read_record(r.run_dir / "run.json", RunRecord)
+    assert run.exit_codes["agent"] == 137
+    assert any(c.line.startswith("docker kill ") for c in run.commands)
 
 
 def test_verifier_without_reward_is_an_error(lab, tmp_path):
     r = run_lab(lab, "arith", "noreward", "nop", tmp_path)
     assert r.status == "error" and r.reward is None
-    assert r.message.startswith("no reward written")
-    assert json.loads((r.run_dir / "result.json").read_text())["message"] == r.message
+    assert r.message.startswith("no reward written") and r.fault.kind == "verifier_no_reward"
+    assert read_record(r.run_dir / "result.json", ResultRecord).message == r.message
 
 
 def test_image_that_cannot_start_is_an_error(lab, tmp_path):
     r = run_lab(lab, "arith", "1", "broken", tmp_path)
     assert r.status == "error" and "agent container could not start" in r.message, r
-    assert "entrypoint.sh" in r.message
-    run = json.loads((r.run_dir / "run.json").read_text())
-    assert not any(c["command"].startswith("docker commit") for c in run["commands"])
+    assert "entrypoint.sh" in r.message and r.fault.kind == "container_start"
+    run = read_record(r.run_dir / "run.json", RunRecord)
+    assert not any(c.line.startswith("docker commit") for c in run.commands)
 
 
 def test_ctrl_c_cleans_up(lab, tmp_path):
@@ -417,8 +443,11 @@ def test_ctrl_c_cleans_up(lab, tmp_path):
         text=True,
     )
     try:
-        wait_for(
-            lambda: any(ln.startswith("c ") and ln.endswith("-agent") for ln in _labelled()),
+        wait_for(  # this run's agent (other runs share the engine)
+            lambda: any(
+                ln.startswith("c ") and ln.endswith("-agent") and "-arith-sleeper-" in ln
+                for ln in _labelled()
+            ),
             what="the agent container",
         )
         proc.send_signal(signal.SIGINT)
@@ -427,9 +456,12 @@ def test_ctrl_c_cleans_up(lab, tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, err
-    (run_dir,) = tmp_path.iterdir()
-    result = json.loads((run_dir / "result.json").read_text())
-    assert result["status"] == "error" and result["message"] == "interrupted"
+    (job_dir,) = tmp_path.iterdir()
+    result = read_record(job_dir / "tasks/1/attempt-1/result.json", ResultRecord)
+    assert result.status == "error" and result.fault.kind == "interrupted"
+    assert result.message.startswith("interrupted during the agent phase")
+    assert "bakectl: interrupted arith/1 x sleeper attempt 1 (interrupted during the agent" in err
+    assert f"continue: bakectl run --resume {job_dir}" in err
 
 
 # -- the visibility boundary and the network ---------------------------------------------------
@@ -469,8 +501,8 @@ def test_agent_sees_no_scorer_files_no_host_secrets_no_internet(lab, tmp_path, m
     assert (logs / "canary-hits.txt").read_text() == ""
     seen = (logs / "env.txt").read_text()
     assert HOST_SECRET not in seen and "PROBE_SLEEP=3" in seen
-    run = json.loads((res.run_dir / "run.json").read_text())
-    assert run["commands"][0]["command"].startswith("docker network create --internal ")
+    run = read_record(res.run_dir / "run.json", RunRecord)
+    assert run.commands[0].line.startswith("docker network create --internal ")
     for agent_name in ("probe", "oracle"):
         cat = r.catalog
         image = r.eval(
@@ -485,8 +517,8 @@ def test_agent_sees_no_scorer_files_no_host_secrets_no_internet(lab, tmp_path, m
 def test_oracle_gets_its_solution_mounted_at_run_time(lab, tmp_path):
     r = run_lab(lab, "terminal-tasks", "hello-file", "oracle", tmp_path)
     assert r.status == "passed", r
-    run = json.loads((r.run_dir / "run.json").read_text())
-    agent_run = next(c["command"] for c in run["commands"] if "--user agent" in c["command"])
+    run = read_record(r.run_dir / "run.json", RunRecord)
+    agent_run = next(c.line for c in run.commands if "--user agent" in c.line)
     assert "hello-file/solution,target=/solution,readonly" in agent_run
 
 
@@ -523,8 +555,8 @@ def test_gateway_answers_health_on_the_agent_network(lab, tmp_path, empty_fixtur
     summary = json.loads((r.run_dir / "gateway/summary.json").read_text())
     assert summary["mode"] == "replay" and summary["misses"] == 0
     assert "replay on http://0.0.0.0:8080" in (r.run_dir / "gateway/gateway.log").read_text()
-    run = json.loads((r.run_dir / "run.json").read_text())
-    assert run["gateway"]["mode"] == "replay" and run["images"]["gateway"]["id"]
+    run = read_record(r.run_dir / "run.json", RunRecord)
+    assert run.gateway.kind == "replay" and run.images["gateway"].id
 
 
 def test_gateway_dying_mid_run_is_an_error(lab, tmp_path, empty_fixture, monkeypatch):
@@ -549,6 +581,7 @@ def test_gateway_dying_mid_run_is_an_error(lab, tmp_path, empty_fixture, monkeyp
     res = box["result"]
     assert time.monotonic() - start < 25
     assert res.status == "error" and "the gateway stopped during the run" in res.message, res
+    assert res.fault.kind == "gateway_died"
 
 
 # -- prune and rewards -----------------------------------------------------------------------
@@ -576,19 +609,19 @@ def test_prune_removes_labelled_leftovers(engine):
 
 def test_reward_files(tmp_path):
     cases = [
-        ("reward.txt", " 0.5\n", 0.5, ""),
-        ("reward.txt", "yes", None, "not a number"),
-        ("reward.json", '{"reward": 1}', 1.0, ""),
-        ("reward.json", '{"a": 1, "b": 0}', 0.5, ""),
-        ("reward.json", '{"a": "x"}', None, "every score must be a number"),
+        ("reward.txt", " 0.5\n", {"reward": 0.5}, ""),
+        ("reward.txt", "yes", {}, "not a number"),
+        ("reward.json", '{"reward": 1}', {"reward": 1.0}, ""),
+        ("reward.json", '{"a": 1, "b": 0}', {"a": 1.0, "b": 0.0}, ""),
+        ("reward.json", '{"a": "x"}', {}, "is not a finite number"),
     ]
     for i, (name, text, want, problem) in enumerate(cases):
         d = tmp_path / str(i)
         d.mkdir()
         (d / name).write_text(text)
-        got, why = read_reward(d)
+        got, why, _bad = read_rewards(d)
         assert got == want and problem in why, (name, text, got, why)
-    assert read_reward(tmp_path / "empty") == (None, "no reward written")
+    assert read_rewards(tmp_path / "empty") == ({}, "no reward written", False)
 
 
 def test_cancelled_run_skips_the_verifier_and_cleans_up(engine, tmp_path):
@@ -606,8 +639,71 @@ def test_cancelled_run_skips_the_verifier_and_cleans_up(engine, tmp_path):
     ensure_images(renderer, spec.targets, build=True)
     cancel.set()
     result = execute(spec)
-    assert result.status == "error" and result.message == "interrupted"
-    run = json.loads((result.run_dir / "run.json").read_text())
-    commands = " ".join(c["command"] if isinstance(c, dict) else str(c) for c in run["commands"])
+    assert result.status == "error" and result.fault.kind == "interrupted"
+    assert result.message.startswith("interrupted during")
+    run = read_record(result.run_dir / "run.json", RunRecord)
+    commands = " ".join(c.line for c in run.commands)
     assert "verify" not in commands
     assert result.run_id not in " ".join(_labelled())
+
+
+def test_prune_leaves_a_live_runs_objects_alone(lab, tmp_path):
+    """Another bakectl process's run in progress is not a leftover; an abandoned one is.
+    (Only --dry-run without --run-id: other users of this engine have objects too.)"""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    gone_owner = f"{socket.gethostname()}/{dead.pid}/1.00"
+    run_id = f"itest-prune-gone-{uuid.uuid4().hex[:6]}"
+    net = f"bakectl-{run_id}"
+    subprocess.run(
+        [
+            "docker",
+            "network",
+            "create",
+            "--internal",
+            "--label",
+            f"{LABEL}={run_id}",
+            "--label",
+            f"dev.bakectl.owner={gone_owner}",
+            net,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bakectl.cli.main",
+            *"run arith -a sleeper -t 1 --no-build -q --out".split(),
+            str(tmp_path),
+        ],
+        env={**os.environ, **lab.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        agent = wait_for(
+            lambda: next(
+                (
+                    ln[2:]
+                    for ln in _labelled()
+                    if ln.startswith("c ") and ln.endswith("-agent") and "sleeper" in ln
+                ),
+                None,
+            ),
+            what="the live run's agent container",
+        )
+        dry = bakectl("prune", "--dry-run")
+        assert net in dry.stdout  # its owner is gone
+        assert agent not in dry.stdout  # its owner runs
+        assert container_running(agent)
+        bakectl("prune", "--run-id", run_id)
+        assert not any(run_id in ln for ln in _labelled())
+        everything = bakectl("prune", "--all", "--dry-run")
+        assert agent in everything.stdout
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+        subprocess.run(["docker", "network", "rm", net], capture_output=True)

@@ -84,7 +84,8 @@ def test_every_combination(fault, gateway, agent, verifier):
     if status == "error":
         assert v.fault is not None and v.message  # an error always says why
     if kind is not None and v.fault is not None:
-        assert v.fault.transient == (kind in ("network", "upstream_unreachable"))
+        transient = ("network", "upstream_unreachable", "gateway_died")
+        assert v.fault.transient == (kind in transient)
     # the agent's non-zero exit is said whenever it did not time out
     if agent == "exit 3":
         assert "the agent exited 3: Traceback: boom" in v.message
