@@ -341,7 +341,7 @@ def _report(flags: RunFlags, go, *, single: bool) -> None:
     from bakectl.runner.job import display
     from bakectl.runner.progress import Null
 
-    echo = None if (flags.quiet or not single or flags.json) else sys.stderr
+    echo = None if (flags.quiet or not single) else sys.stderr
     progress = None
     if not flags.dry_run:
         out = Null() if flags.json else sys.stdout

@@ -60,6 +60,7 @@ FaultKind = Literal[
     "verifier_timeout",  # the verifier ran past its timeout
     "verifier_no_reward",  # the verifier wrote neither reward.txt nor reward.json
     "verifier_bad_reward",  # a reward file that does not parse, or a non-finite value
+    "task_invalid",  # the task cannot run as asked (status invalid: no solve.sh for the oracle)
     # bakectl itself
     "interrupted",  # Ctrl-C / SIGTERM / batch cancel
     "internal",  # a bug in bakectl

@@ -67,6 +67,7 @@ from bakectl.runner.outcome import AttemptId, this_owner, unrun
 from bakectl.runner.progress import Null, Progress
 from bakectl.runner.spec import (
     FixtureCorrupt,
+    FixtureMismatch,
     RunOptions,
     RunSpec,
     TaskResult,
@@ -670,8 +671,11 @@ def run_job(
             t.spec = prepare(renderer, benchmark, t.id, agent, options)
         except FixtureCorrupt as exc:
             t.fault = Fault.of("fixture_corrupt", exc.message)
+        except FixtureMismatch:
+            raise  # the flags are wrong, not the task: nothing runs
         except UsageError as exc:
-            t.invalid = Fault.of("internal", exc.message + (f" ({exc.hint})" if exc.hint else ""))
+            why = exc.message + (f" ({exc.hint})" if exc.hint else "")
+            t.invalid = Fault.of("task_invalid", why)
     specs = [t.spec for t in pending if t.spec is not None]
     all_targets = _unique_targets(specs)
     if dry_run:

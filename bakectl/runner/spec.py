@@ -192,6 +192,11 @@ def with_recorded_model(options: RunOptions, provenance: dict) -> RunOptions:
     return options
 
 
+class FixtureMismatch(UsageError):
+    """--replay of a fixture recorded for another benchmark, task or agent: bad input that
+    refuses the whole job (exit 2), not one task's `invalid`."""
+
+
 def check_fixture_matches(
     provenance: dict, fixture: Path | None, benchmark: str, task: str, agent: str
 ) -> None:
@@ -200,7 +205,7 @@ def check_fixture_matches(
     for what, value in wanted.items():
         recorded = provenance.get(what)
         if recorded is not None and str(recorded) != value:
-            raise UsageError(
+            raise FixtureMismatch(
                 f"--replay {fixture}: recorded for {what} {recorded!r}, this run is {what} "
                 f"{value!r}",
                 f"replay the fixture of {benchmark}/{task} x {agent}, or record one with "

@@ -250,6 +250,15 @@ def test_nop_fails_with_reward_zero(engine, tmp_path):
     assert (result.status, result.reward, result.passed) == ("failed", 0.0, False)
 
 
+def test_json_prints_the_result_records_and_quiet_drops_the_echo(engine, tmp_path):
+    res = bakectl(*RUN_NOP, "--json", "--quiet", "--out", str(tmp_path), timeout=300)
+    (record,) = json.loads(res.stdout)
+    assert (record["kind"], record["status"], record["reward"]) == ("result", "failed", 0.0)
+    assert record["run_dir"].startswith(str(tmp_path)) and "$ docker" not in res.stderr
+    loud = bakectl(*RUN_NOP, "--out", str(tmp_path), timeout=300)
+    assert "$ docker run -d" in loud.stderr  # echo stays the default
+
+
 @pytest.mark.parametrize("bench", ["arith", "terminal-tasks"])
 def test_oracle_command_checks_every_task(engine, tmp_path, bench):
     res = bakectl("oracle", bench, "--all", "--out", str(tmp_path), timeout=600)

@@ -203,6 +203,7 @@ def test_an_invalid_task_is_recorded_and_the_rest_runs(lab):
     results = lab(["1", "2", "3"])
     assert [r.status for r in results] == ["passed", "invalid", "passed"]
     assert "needs the task's solution" in results[1].message
+    assert results[1].fault.kind == "task_invalid"
     assert (results[1].run_dir / "run.json").is_file()
 
 
