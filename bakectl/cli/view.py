@@ -55,7 +55,8 @@ def _handler(root: Path):
 
     from bakectl.errors import BakectlError
     from bakectl.results import page
-    from bakectl.results.report import find_jobs, load_job
+    from bakectl.results.records import JobRecord, read_record
+    from bakectl.results.report import Job, find_jobs, load_job, task_attempts
 
     def jobs() -> dict[str, Path]:
         return {p.name: p for p in find_jobs(root)}
@@ -103,11 +104,13 @@ def _handler(root: Path):
                         )
                     if parts[2:] == ["detail"]:
                         task = (query.get("task") or [""])[0]
-                        job = load_job(job_dir)
-                        if task not in job.attempts:
+                        record = read_record(job_dir / "job.json", JobRecord)
+                        if task not in record.task_ids:
                             return self._send(
                                 404, json.dumps({"error": f"no task {task!r}"}), "application/json"
                             )
+                        # One task's files, not the whole job's (a click on a 10,000-task page)
+                        job = Job(job_dir, record, {task: task_attempts(job_dir, record, task)})
                         return self._send(
                             200, json.dumps(page.task_detail(job, task)), "application/json"
                         )

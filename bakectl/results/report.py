@@ -165,20 +165,24 @@ def load_job(job_dir: Path) -> Job:
         raise not_a_job(job_dir)
     record = read_record(job_dir / JOB_FILE, JobRecord)
     job = Job(job_dir, record)
-    tasks_dir = os.path.join(job_dir, "tasks")
     for task in dict.fromkeys(record.task_ids):
-        check_task_id(task, job_dir)
-        found = []
-        # attempt-1..attempt-<attempts> (attempt-<k>.try-<r>/ are earlier tries, not counted)
-        for k in range(1, max(record.attempts, 1) + 1):
-            d = os.path.join(tasks_dir, task, f"attempt-{k}")
-            path, rescored = newest_result(d)
-            if path is None and not os.path.isdir(d):
-                continue  # not started
-            result = read_result(path) if path is not None else None
-            found.append(Attempt(k, d, result, path, rescored))
-        job.attempts[task] = found
+        job.attempts[task] = task_attempts(job_dir, record, task)
     return job
+
+
+def task_attempts(job_dir: Path, record: JobRecord, task: str) -> list[Attempt]:
+    """One task's attempts: attempt-1..attempt-<attempts> (attempt-<k>.try-<r>/ are earlier
+    tries of a retried attempt, not counted)."""
+    check_task_id(task, job_dir)
+    found = []
+    for k in range(1, max(record.attempts, 1) + 1):
+        d = os.path.join(job_dir, "tasks", task, f"attempt-{k}")
+        path, rescored = newest_result(d)
+        if path is None and not os.path.isdir(d):
+            continue  # not started
+        result = read_result(path) if path is not None else None
+        found.append(Attempt(k, d, result, path, rescored))
+    return found
 
 
 def check_task_id(task: str, job_dir: Path) -> None:
