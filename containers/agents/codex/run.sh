@@ -5,7 +5,9 @@
 #   endpoint     a provider "bakectl" at $OPENAI_BASE_URL, key from $OPENAI_API_KEY (a placeholder)
 #   retries      none: a replay error ends the run at once
 set -euo pipefail
+export CODEX_HOME="${CODEX_HOME:-$HOME/.codex}"
 mkdir -p "$CODEX_HOME"
+# codex searches with rg: the prefix's copy, behind the task's own tools.
 export PATH="$PATH:$BAKECTL_AGENT_PREFIX/lib/node_modules/@openai/codex/vendor/x86_64-unknown-linux-musl/codex-path"
 exec "$BAKECTL_AGENT_PREFIX/bin/codex" exec \
   -m "${BAKECTL_MODEL:-gpt-5-codex}" \
