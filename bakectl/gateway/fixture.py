@@ -3,7 +3,8 @@
 Layout. A fixture is a directory:
 
     <fixture>/exchanges.jsonl   line 1, the header:
-                                  {"bakectl_fixture": 1, "created_at": ..., "bakectl_version": ...}
+                                  {"bakectl_fixture": 2, "created_at": ..., "bakectl_version": ...,
+                                   "rules": {...the normalization rules it was recorded with...}}
                                 then one exchange per line, in the order requests arrived
     <fixture>/provenance.json   benchmark, task, agent, model, ... (PROVENANCE_FIELDS)
 
@@ -12,10 +13,14 @@ A path ending in `.jsonl` is taken as the exchanges file itself, with provenance
 An exchange line:
 
     {"seq": 0, "endpoint": "/v1/chat/completions", "key": "/v1/chat/completions#0123abcd4567",
-     "request": {...body...}, "request_headers": {...no credentials...}, "status": 200,
+     "request": {...body...}, "request_headers": {...no credentials...}, "query": "beta=true",
+     "status": 200, "response_headers": {"x-request-id": ..., "anthropic-ratelimit-...": ...},
      "stream": false, "response": {...body...},              # when the upstream answered plainly
      "stream": true,  "events": [{"event": null, "data": {...}}, ...],   # when it answered SSE
      "latency_ms": 812.4, "usage": {...} | null}
+
+Versions. 2 added the header's `rules` and the exchanges' `response_headers` and `query`;
+version 1 fixtures (no rules: the defaults apply; no response headers) are read as they are.
 """
 
 from __future__ import annotations
@@ -31,8 +36,10 @@ from typing import Any, TextIO
 
 from bakectl.gateway.errors import FixtureError
 from bakectl.gateway.normalize import ENDPOINTS
+from bakectl.gateway.rules import DEFAULT_RULES, Rules, RulesError, parse_rules
 
-FIXTURE_VERSION = 1
+FIXTURE_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 EXCHANGES_FILE = "exchanges.jsonl"
 PROVENANCE_FILE = "provenance.json"
 PROVENANCE_FIELDS = (
@@ -86,11 +93,15 @@ def _check_exchange(obj: Any) -> str | None:
             return "a streamed exchange needs its SSE events ('events')"
     elif "response" not in obj:
         return "missing the response body ('response')"
+    headers = obj.get("response_headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        return "'response_headers' must map header names to strings"
     return None
 
 
 def load_exchanges(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(header, exchanges) of a fixture; FixtureError naming file and line if it is unusable."""
+    """(header, exchanges) of a fixture; FixtureError naming file and line if it is unusable.
+    The header's `rules`, when present, come back parsed (a Rules)."""
     file = fixture_paths(path).exchanges
     rerecord = "record it (again): bakectl run ... --record DIR, or the gateway's --mode record"
     try:
@@ -120,12 +131,20 @@ def load_exchanges(path: str | os.PathLike[str]) -> tuple[dict[str, Any], list[d
                     f"{FIXTURE_VERSION}, ...}} on the first line)",
                     "this is not a bakectl fixture, or its header line was removed",
                 )
-            if version != FIXTURE_VERSION:
+            if version not in READABLE_VERSIONS:
+                readable = " and ".join(map(str, READABLE_VERSIONS))
                 raise FixtureError(
                     f"{file}:{lineno}: fixture format version {version!r}; this gateway reads "
-                    f"version {FIXTURE_VERSION}",
+                    f"versions {readable}",
                     f"use the bakectl version that recorded it, or {rerecord}",
                 )
+            if "rules" in obj:
+                try:
+                    obj["rules"] = parse_rules(obj["rules"], f"{file}:{lineno}: rules")
+                except RulesError as e:
+                    raise FixtureError(
+                        e.message, f"the header was edited? Else {rerecord}"
+                    ) from None
             header = obj
             continue
         problem = _check_exchange(obj)
@@ -145,7 +164,7 @@ class FixtureWriter:
     flushed as soon as it can be, so a killed gateway loses at most the requests in flight.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], rules: Rules = DEFAULT_RULES) -> None:
         file = fixture_paths(path).exchanges
         file.parent.mkdir(parents=True, exist_ok=True)
         self.file = file
@@ -159,6 +178,7 @@ class FixtureWriter:
                 "bakectl_fixture": FIXTURE_VERSION,
                 "created_at": now_iso(),
                 "bakectl_version": bakectl_version(),
+                "rules": rules.to_json(),
             }
         )
 
@@ -200,11 +220,18 @@ def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:
         data = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as e:
-        raise FixtureError(f"{file}: not valid JSON ({e})", "fix or delete it") from None
+    except UnicodeDecodeError as e:
+        raise FixtureError(f"{file}: not UTF-8 text ({e.reason})", _FIX_PROVENANCE) from None
+    except OSError as e:
+        raise FixtureError(f"{file}: cannot read it ({e.strerror})", _FIX_PROVENANCE) from None
+    except ValueError as e:
+        raise FixtureError(f"{file}: not valid JSON ({e})", _FIX_PROVENANCE) from None
     if not isinstance(data, dict):
-        raise FixtureError(f"{file}: must hold a JSON object", "fix or delete provenance.json")
+        raise FixtureError(f"{file}: must hold a JSON object", _FIX_PROVENANCE)
     return data
+
+
+_FIX_PROVENANCE = "fix it, or re-record the fixture (provenance.json says where it came from)"
 
 
 def update_provenance(path: str | os.PathLike[str], **fields: Any) -> dict[str, Any]:

@@ -79,6 +79,28 @@ def safe_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     return {k.lower(): v for k, v in headers if k.lower() not in drop}
 
 
+# Upstream response headers SDKs read: request ids (shown in errors, logged for support), the
+# provider's own (openai-processing-ms, anthropic-ratelimit-*), rate limits, retry advice.
+SDK_HEADERS = frozenset(
+    {"x-request-id", "request-id", "retry-after", "retry-after-ms", "x-should-retry"}
+)
+SDK_HEADER_PREFIXES = ("openai-", "anthropic-", "x-ratelimit-")
+# ...but not the ones naming the account: not a credential, still not for a shared fixture.
+ACCOUNT_HEADERS = frozenset({"openai-organization", "openai-project", "anthropic-organization-id"})
+
+
+def sdk_response_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The upstream response headers to pass back to the client and keep in a fixture."""
+    out = {}
+    for k, v in headers:
+        name = k.lower()
+        if name in ACCOUNT_HEADERS or name in CREDENTIAL_HEADERS:
+            continue
+        if name in SDK_HEADERS or name.startswith(SDK_HEADER_PREFIXES):
+            out[name] = v
+    return out
+
+
 @dataclass(frozen=True)
 class Finding:
     file: str

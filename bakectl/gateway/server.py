@@ -2,8 +2,9 @@
 
 * record: forward to the upstream with the gateway's own credential, stream the answer back as
   it arrives, and append the exchange (credentials scrubbed) to the fixture.
-* replay: answer from the fixture only; a request nobody recorded gets a 400 the client does
-  not retry, so a run that strays from its recording fails fast and says where.
+* replay: answer from the fixture only; a request nobody recorded gets a short error the client
+  treats as final (404 with `x-should-retry: false`), so a run that strays from its recording
+  fails fast and says where.
 * passthrough: forward, keep nothing.
 
 Recording skips transient upstream failures (429, 5xx, ...): the client retries them, and a
@@ -13,6 +14,7 @@ are part of the run and are recorded.
 
 from __future__ import annotations
 
+import errno
 import http.client
 import json
 import os
@@ -37,6 +39,7 @@ from bakectl.gateway.fixture import (
     fixture_paths,
     load_exchanges,
     now_iso,
+    read_provenance,
     update_provenance,
 )
 from bakectl.gateway.formats import (
@@ -55,23 +58,36 @@ from bakectl.gateway.normalize import (
     MAX_DIFF,
     body_diff,
     canonical_endpoint,
+    canonical_json,
+    key_of,
     known_routes,
-    request_key,
+    normalize_body,
+    similarity,
 )
-from bakectl.gateway.redact import CREDENTIAL_ENV, credential_values, safe_headers, scrub
+from bakectl.gateway.redact import (
+    CREDENTIAL_ENV,
+    credential_values,
+    safe_headers,
+    scrub,
+    sdk_response_headers,
+)
+from bakectl.gateway.rules import DEFAULT_RULES, Rules, parse_rules
 from bakectl.gateway.upstream import parse_upstream
 
 MODES = ("record", "replay", "passthrough")
 HEALTH_ROUTES = ("/health", "/healthz")
+ROOT_ROUTES = ("/", "")  # some clients probe the base URL (claude-code sends HEAD /)
 # Request headers the upstream needs; everything else (the agent's own key included) stays here.
 FORWARD_HEADERS = frozenset({"accept", "anthropic-version", "anthropic-beta", "openai-beta"})
-# Upstream response headers a client acts on (retry policy, request ids for support).
-RETURN_HEADERS = frozenset(
-    {"retry-after", "retry-after-ms", "x-should-retry", "x-request-id", "request-id"}
-)
 # Answers a client retries; recording them would make replay re-enact the provider's outage.
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})
 MAX_FAILURES_KEPT = 100
+# A replay error must end the agent, not start its retry loop. The OpenAI and Anthropic SDKs
+# retry 408, 409, 429 and 5xx unless `x-should-retry: false`; codex retries 429 and 5xx;
+# mini-swe-agent (litellm) retries every error but a few kinds, 400 included, and gives up at
+# once on NotFoundError. 404 is the status all of them treat as final.
+REPLAY_ERROR_STATUS = 404
+MAX_ERROR_BYTES = 4096  # an agent prints the error whole; keep it to a screenful
 
 
 class Gateway:
@@ -88,6 +104,7 @@ class Gateway:
         timeout: float = 600.0,
         verbose: bool = False,
         trace: str | os.PathLike[str] | None = None,
+        rules: Rules | Mapping[str, Any] | None = None,
     ) -> None:
         if mode not in MODES:
             raise GatewayError(f"unknown gateway mode {mode!r}", f"use one of: {', '.join(MODES)}")
@@ -108,7 +125,10 @@ class Gateway:
             ("served", "misses", "exhausted", "recorded", "forwarded", "transient", "errors"), 0
         )
         self._failures: list[dict[str, Any]] = []
+        self.warnings: list[str] = []
         self._closed: dict[str, Any] | None = None
+        given = parse_rules(rules) if rules is not None else None
+        self.rules = given or DEFAULT_RULES
         self._upstream = parse_upstream(upstream) if upstream else None
         # The run's trace: every answered request, one line each, appended as it
         # happens so a gateway that is killed still leaves what it served.
@@ -118,12 +138,17 @@ class Gateway:
 
         # replay: identical requests share a key and are served in recorded order
         self._exchanges: list[dict[str, Any]] = []
+        self._normalized: list[Any] = []  # each exchange's normalized request, for near misses
         self._queues: dict[str, deque[dict[str, Any]]] = {}
         if mode == "replay":
             assert self.fixture is not None
-            _, self._exchanges = load_exchanges(self.fixture)
+            header, self._exchanges = load_exchanges(self.fixture)
+            read_provenance(self.fixture)  # a corrupt provenance.json is an error, not ignored
+            self.rules = self._replay_rules(header.get("rules"), given)
             for ex in self._exchanges:
-                key = request_key(ex["endpoint"], ex["request"])
+                normalized = normalize_body(ex["request"], self.rules)
+                self._normalized.append(normalized)
+                key = key_of(ex["endpoint"], normalized)
                 self._queues.setdefault(key, deque()).append(ex)
         self._recorded_per_key = {key: len(q) for key, q in self._queues.items()}
 
@@ -131,7 +156,7 @@ class Gateway:
         self._models: list[str] = []
         if mode == "record":
             assert self.fixture is not None
-            self._writer = FixtureWriter(self.fixture)  # a new recording replaces the old one
+            self._writer = FixtureWriter(self.fixture, self.rules)  # replaces the old recording
             fixture_paths(self.fixture).provenance.unlink(missing_ok=True)
             update_provenance(
                 self.fixture,
@@ -139,6 +164,22 @@ class Gateway:
                 recorded_at=now_iso(),
                 **dict(provenance or {}),
             )
+
+    def _replay_rules(self, recorded: Rules | None, given: Rules | None) -> Rules:
+        """The rules a fixture was recorded with win: keys must be computed as they were."""
+        if recorded is None:  # a version 1 fixture: recorded before rules existed
+            return given or DEFAULT_RULES
+        if given is not None and given != recorded:
+            self.warnings.append(
+                "the normalization rules given differ from the ones this fixture was recorded "
+                f"with; replaying with the recorded ones (given: {canonical_json(given.to_json())}"
+                f", recorded: {canonical_json(recorded.to_json())}); re-record to use the new"
+            )
+            self._log(f"warning: {self.warnings[-1]}")
+        return recorded
+
+    def key(self, endpoint: str, body: Any) -> str:
+        return key_of(endpoint, normalize_body(body, self.rules))
 
     def trace(self, endpoint: str, key: str, request: Any, status: int, answer: Any) -> None:
         if self._trace is None:
@@ -175,66 +216,83 @@ class Gateway:
 
     # --- replay ---------------------------------------------------------------------------
 
-    def replay(self, endpoint: str, body: Any) -> tuple[int, dict[str, Any] | list[Event], str]:
-        """(status, JSON body or SSE events, key) to answer `body` from the fixture."""
-        key = request_key(endpoint, body)
+    def replay(self, endpoint: str, body: Any) -> tuple[int, Any, str, dict[str, str]]:
+        """(status, JSON body or SSE events, key, recorded response headers) to answer `body`."""
+        normalized = normalize_body(body, self.rules)
+        key = key_of(endpoint, normalized)
         with self._lock:
             queue = self._queues.get(key)
             exchange = queue.popleft() if queue else None
             if exchange is not None:
                 self.counts["served"] += 1
         if exchange is None:
-            return 400, self._replay_error(endpoint, key, body, exhausted=queue is not None), key
+            error = self._replay_error(endpoint, key, normalized, exhausted=queue is not None)
+            return REPLAY_ERROR_STATUS, error, key, {}
         family, status = ENDPOINTS[endpoint], exchange["status"]
+        headers = exchange.get("response_headers") or {}
         want_stream = stream_requested(body)
         if exchange.get("stream"):
             events = exchange["events"]
             if not want_stream:
-                return status, assemble(family, events), key
+                return status, assemble(family, events), key, headers
             if family == "chat":
                 usage = exchange.get("usage")
                 events = chat_stream_usage(events, include_usage_requested(body), usage)
-            return status, events, key
+            return status, events, key, headers
         response = exchange["response"]
         if want_stream and status == 200 and isinstance(response, dict):
-            return status, synthesize(family, response, include_usage_requested(body)), key
-        return status, response, key
+            events = synthesize(family, response, include_usage_requested(body))
+            return status, events, key, headers
+        return status, response, key, headers
+
+    def nearest(self, endpoint: str, normalized: Any) -> tuple[int, float] | None:
+        """(index, similarity) of the recorded request most like `normalized`, preferring the
+        same endpoint; None when the fixture is empty."""
+        same = [i for i, ex in enumerate(self._exchanges) if ex["endpoint"] == endpoint]
+        best = None
+        for i in same or range(len(self._exchanges)):
+            score = similarity(self._normalized[i], normalized)
+            if best is None or score > best[1]:
+                best = (i, score)
+        return best
 
     def _replay_error(
-        self, endpoint: str, key: str, body: Any, *, exhausted: bool
+        self, endpoint: str, key: str, normalized: Any, *, exhausted: bool
     ) -> dict[str, Any]:
-        same_route = [ex for ex in self._exchanges if ex["endpoint"] == endpoint]
-        diffs = [(body_diff(ex["request"], body), ex) for ex in same_route or self._exchanges]
-        diff, nearest = min(diffs, key=lambda d: len(d[0]), default=([], None))
+        near = self.nearest(endpoint, normalized)
+        diff = body_diff(self._normalized[near[0]], normalized) if near else []
         if exhausted:
             kind = "replay_exhausted"
             message = (
-                f"all {self._recorded_per_key[key]} recorded exchange(s) for this {endpoint} request were already "
-                "served; the agent sent it more often than during recording"
+                f"all {self._recorded_per_key[key]} recorded exchange(s) for this {endpoint} "
+                "request were already served; the agent sent it more often than during recording"
             )
-        elif nearest is None:
+        elif near is None:
             kind = "replay_miss"
             message = f"the fixture has no recorded exchanges at all; cannot answer {endpoint}"
         else:
             kind = "replay_miss"
-            paths = ", ".join(d["path"] for d in diff[:3])
+            paths = ", ".join(d["path"] for d in diff[:3]) + (", ..." if len(diff) > 3 else "")
             message = (
                 f"no recorded exchange matches this {endpoint} request; the nearest recorded "
-                f"request differs in {len(diff)} field(s): {paths}"
+                f"request (exchange {self._exchanges[near[0]].get('seq', near[0])}) differs in "
+                f"{len(diff)} field(s): {paths}"
             )
         self._count(
             "exhausted" if exhausted else "misses",
             {"type": kind, "endpoint": endpoint, "key": key, "diff": [d["path"] for d in diff]},
         )
         self._log(f"{kind} {key}: {message}")
-        error = {
-            "type": kind,
-            "message": message,
-            "key": key,
-            "nearest": nearest["request"] if nearest else None,
-            "diff": diff[:MAX_DIFF],
-        }
-        return {"error": error}
+        error: dict[str, Any] = {"type": kind, "code": kind, "message": message, "key": key}
+        if near is not None:
+            ex = self._exchanges[near[0]]
+            error["nearest"] = {
+                "seq": ex.get("seq", near[0]),
+                "key": key_of(ex["endpoint"], self._normalized[near[0]]),
+                "similarity": round(near[1], 3),
+            }
+        error["diff"] = diff[:MAX_DIFF]
+        return capped({"type": "error", "error": error})
 
     # --- record / passthrough -------------------------------------------------------------
 
@@ -243,7 +301,7 @@ class Gateway:
         return self._env.get("BAKECTL_UPSTREAM_API_KEY") or self._env.get(specific) or None
 
     def open_upstream(
-        self, endpoint: str, raw: bytes, headers: Mapping[str, str]
+        self, endpoint: str, raw: bytes, headers: Mapping[str, str], query: str = ""
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         assert self._upstream is not None
         scheme, host, port, base = self._upstream
@@ -263,7 +321,8 @@ class Gateway:
             conn = http.client.HTTPSConnection(host, port, timeout=self.timeout, context=ctx)
         else:
             conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
-        conn.request("POST", base + endpoint, body=raw, headers=out)
+        target = base + endpoint + (f"?{query}" if query else "")  # e.g. ?beta=true
+        conn.request("POST", target, body=raw, headers=out)
         return conn, conn.getresponse()
 
     def reserve(self) -> int | None:
@@ -280,6 +339,9 @@ class Gateway:
         response: Any,
         events: list[Event] | None,
         latency_ms: float,
+        *,
+        query: str = "",
+        response_headers: Mapping[str, str] | None = None,
     ) -> None:
         """Count a forwarded exchange and, when recording, write it (scrubbed) to the fixture."""
         if self._writer is None or seq is None:
@@ -306,7 +368,9 @@ class Gateway:
             "key": key,
             "request": body,
             "request_headers": safe_headers(headers.items()),
+            **({"query": query} if query else {}),
             "status": status,
+            "response_headers": dict(response_headers or {}),
             "stream": events is not None,
         }
         if events is not None:
@@ -334,6 +398,7 @@ class Gateway:
         with self._lock:
             return {
                 "status": "ok",
+                "service": "bakectl-gateway",
                 "mode": self.mode,
                 "exchanges": len(self._exchanges),
                 **self.counts,
@@ -353,6 +418,7 @@ class Gateway:
                     "keys": unused_keys,
                 },
                 "failures": list(self._failures),
+                "warnings": list(self.warnings),
             }
 
     def close(self, summary_path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
@@ -373,6 +439,22 @@ class Gateway:
             path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         self._closed = result
         return result
+
+
+def capped(answer: dict[str, Any], limit: int = MAX_ERROR_BYTES) -> dict[str, Any]:
+    """An error answer cut to `limit` bytes of JSON: diff entries go first, then the message."""
+    error = answer["error"]
+
+    def size() -> int:
+        return len(json.dumps(answer, ensure_ascii=False).encode("utf-8"))
+
+    while size() > limit and error.get("diff"):
+        error["diff"] = error["diff"][:-1]
+        error["diff_cut"] = True
+    if size() > limit:
+        over = size() - limit + 3
+        error["message"] = error["message"][: max(0, len(error["message"]) - over)] + "..."
+    return answer
 
 
 class GatewayHandler(BaseHTTPRequestHandler):
@@ -456,11 +538,23 @@ class GatewayHandler(BaseHTTPRequestHandler):
 
     # --- routes ---------------------------------------------------------------------------
 
+    def _probe(self) -> dict[str, Any] | None:
+        """The answer to GET/HEAD on the root or a health route; None for any other path."""
+        path = self.path.split("?", 1)[0].rstrip("/")
+        return self.gateway.health() if path in HEALTH_ROUTES or path in ROOT_ROUTES else None
+
     def do_GET(self) -> None:  # noqa: N802 (stdlib naming)
-        if self.path.split("?", 1)[0].rstrip("/") in HEALTH_ROUTES:
-            self.send_json(200, self.gateway.health())
-        else:
+        answer = self._probe()
+        if answer is None:
             self._not_found()
+        else:
+            self.send_json(200, answer)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        answer = self._probe()
+        body = json.dumps(answer if answer is not None else {}).encode("utf-8")
+        head = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+        self.wfile.write(self._head(200 if answer is not None else 404, head))
 
     def do_POST(self) -> None:  # noqa: N802
         endpoint = canonical_endpoint(self.path)
@@ -496,10 +590,10 @@ class GatewayHandler(BaseHTTPRequestHandler):
                 pass
 
     def _replay(self, endpoint: str, body: Any) -> None:
-        status, answer, key = self.gateway.replay(endpoint, body)
+        status, answer, key, recorded_headers = self.gateway.replay(endpoint, body)
         self.gateway.trace(endpoint, key, body, status, answer)
-        headers = {"x-bakectl-replay-key": key}
-        if status == 400 and isinstance(answer, dict) and "error" in answer:
+        headers = {**recorded_headers, "x-bakectl-replay-key": key}
+        if status == REPLAY_ERROR_STATUS and isinstance(answer, dict) and "error" in answer:
             if str(answer["error"].get("type", "")).startswith("replay_"):
                 headers["x-should-retry"] = "false"
         if isinstance(answer, list):
@@ -512,10 +606,11 @@ class GatewayHandler(BaseHTTPRequestHandler):
     def _forward(self, endpoint: str, body: Any, raw: bytes) -> None:
         gw = self.gateway
         seq = gw.reserve()
-        key = request_key(endpoint, body)
+        key = gw.key(endpoint, body)
+        query = self.path.partition("?")[2]
         started = time.monotonic()
         try:
-            conn, resp = gw.open_upstream(endpoint, raw, self.headers)
+            conn, resp = gw.open_upstream(endpoint, raw, self.headers, query)
         except (OSError, http.client.HTTPException) as e:
             gw.drop(seq)
             error = {"type": "upstream_unreachable", "message": f"upstream request failed: {e}"}
@@ -524,7 +619,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
         kept = False
         try:
             ctype = resp.getheader("Content-Type", "application/json")
-            back = {k: v for k, v in resp.getheaders() if k.lower() in RETURN_HEADERS}
+            back = sdk_response_headers(resp.getheaders())
             if "text/event-stream" in ctype:
                 # Forward each piece as it arrives; parse a copy for the fixture.
                 self.wfile.write(self.chunked_head(resp.status, ctype, back))
@@ -535,7 +630,10 @@ class GatewayHandler(BaseHTTPRequestHandler):
                 events += parser.close()
                 self.wfile.write(self.chunk(b"", last=True))
                 latency = (time.monotonic() - started) * 1000
-                gw.keep(seq, endpoint, key, body, self.headers, resp.status, None, events, latency)
+                gw.keep(
+                    seq, endpoint, key, body, self.headers, resp.status, None, events, latency,
+                    query=query, response_headers=back,
+                )  # fmt: skip
                 gw.trace(endpoint, key, body, resp.status, events)
             else:
                 data = resp.read()
@@ -546,8 +644,9 @@ class GatewayHandler(BaseHTTPRequestHandler):
                 except ValueError:
                     response = data.decode("utf-8", errors="replace")
                 gw.keep(
-                    seq, endpoint, key, body, self.headers, resp.status, response, None, latency
-                )
+                    seq, endpoint, key, body, self.headers, resp.status, response, None, latency,
+                    query=query, response_headers=back,
+                )  # fmt: skip
                 gw.trace(endpoint, key, body, resp.status, response)
             kept = True
         finally:
@@ -560,9 +659,9 @@ class GatewayServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # agents fire bursts of parallel requests
 
-    def __init__(self, address: tuple[str, int], gateway: Gateway) -> None:
+    def __init__(self, address: tuple[str, int], gateway: Gateway | None) -> None:
         super().__init__(address, GatewayHandler)
-        self.gateway = gateway
+        self.gateway = gateway  # type: ignore[assignment]  # set by listen() right after bind
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients drop keep-alive connections at will (the openai client resets one after every
@@ -573,6 +672,40 @@ class GatewayServer(ThreadingHTTPServer):
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt  # SIGTERM (docker stop) ends serve_forever like Ctrl-C
+
+
+def listen(host: str, port: int, make_gateway: Any) -> GatewayServer:
+    """Bind host:port, then build the gateway (so a port in use leaves no half-made fixture).
+    A port that cannot be had is a GatewayError, not a traceback."""
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise GatewayError(
+            f"--port {port} is out of range", "use a port from 1 to 65535 (0: any free port)"
+        )
+    try:
+        server = GatewayServer((host, port), None)
+    except OSError as e:
+        where = f"{host}:{port}"
+        if e.errno == errno.EADDRINUSE:
+            raise GatewayError(
+                f"cannot listen on {where}: the port is in use",
+                "stop what listens there, or pick another --port (0: any free port)",
+            ) from None
+        if e.errno == errno.EACCES:
+            raise GatewayError(
+                f"cannot listen on {where}: permission denied",
+                "ports below 1024 need root; pick a port from 1024 to 65535",
+            ) from None
+        reason = e.strerror or str(e)
+        raise GatewayError(
+            f"cannot listen on {where}: {reason}",
+            "check --host (an address of this machine, 0.0.0.0 for all) and --port",
+        ) from None
+    try:
+        server.gateway = make_gateway()
+    except BaseException:
+        server.server_close()
+        raise
+    return server
 
 
 def serve(
@@ -587,18 +720,24 @@ def serve(
     timeout: float = 600.0,
     verbose: bool = False,
     trace: str | os.PathLike[str] | None = None,
+    rules: Rules | Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Serve until SIGINT/SIGTERM; then finish the fixture, write `summary` and return it."""
-    gateway = Gateway(
-        mode,
-        fixture,
-        upstream,
-        provenance=provenance,
-        timeout=timeout,
-        verbose=verbose,
-        trace=trace,
-    )
-    server = GatewayServer((host, port), gateway)
+
+    def make() -> Gateway:
+        return Gateway(
+            mode,
+            fixture,
+            upstream,
+            provenance=provenance,
+            timeout=timeout,
+            verbose=verbose,
+            trace=trace,
+            rules=rules,
+        )
+
+    server = listen(host, port, make)
+    gateway = server.gateway
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_interrupt)
     where = f"http://{host}:{server.server_address[1]}"
@@ -656,19 +795,25 @@ def start_in_thread(
     timeout: float = 600.0,
     verbose: bool = False,
     trace: str | os.PathLike[str] | None = None,
+    rules: Rules | Mapping[str, Any] | None = None,
 ) -> RunningGateway:
     """Start a gateway on a daemon thread (port 0 = any free port); `.url`, `.stop()`."""
-    gateway = Gateway(
-        mode,
-        fixture,
-        upstream,
-        environ=environ,
-        provenance=provenance,
-        timeout=timeout,
-        verbose=verbose,
-        trace=trace,
-    )
-    server = GatewayServer((host, port), gateway)
+
+    def make() -> Gateway:
+        return Gateway(
+            mode,
+            fixture,
+            upstream,
+            environ=environ,
+            provenance=provenance,
+            timeout=timeout,
+            verbose=verbose,
+            trace=trace,
+            rules=rules,
+        )
+
+    server = listen(host, port, make)
+    gateway = server.gateway
     # A short poll interval makes stop() quick (shutdown waits for the next poll).
     thread = threading.Thread(
         target=server.serve_forever, args=(0.05,), name="bakectl-gateway", daemon=True

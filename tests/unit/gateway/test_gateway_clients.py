@@ -137,13 +137,13 @@ def test_openai_responses_stream_helper_on_synthesized_events(tmp_path: Path, up
     )
 
 
-def test_replay_miss_is_a_non_retried_bad_request(tmp_path: Path, upstream) -> None:
+def test_replay_miss_is_final_for_a_retrying_client(tmp_path: Path, upstream) -> None:
     fx = tmp_path / "fx"
     with start_in_thread("record", fx, upstream.url, environ={}) as gw:
         client(gw.url).responses.create(model=MODEL_OPENAI, input="recorded")
     with start_in_thread("replay", fx, environ={}) as gw:
         retrying = openai.OpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=3)
-        with pytest.raises(openai.BadRequestError) as err:
+        with pytest.raises(openai.NotFoundError) as err:
             retrying.responses.create(model=MODEL_OPENAI, input="not recorded")
         summary = gw.summary()
     assert err.value.body["type"] == "replay_miss"

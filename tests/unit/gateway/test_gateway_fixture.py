@@ -58,11 +58,11 @@ def test_bad_json_line_names_file_and_line(tmp_path: Path) -> None:
 
 
 def test_wrong_version_and_missing_header(tmp_path: Path) -> None:
-    v2 = write_fixture(tmp_path / "v2", '{"bakectl_fixture": 2}', json.dumps(GOOD_EXCHANGE))
+    v3 = write_fixture(tmp_path / "v3", '{"bakectl_fixture": 3}', json.dumps(GOOD_EXCHANGE))
     with pytest.raises(FixtureError) as err:
-        load_exchanges(v2)
-    assert f"{v2 / 'exchanges.jsonl'}:1: fixture format version 2" in err.value.message
-    assert "reads version 1" in err.value.message
+        load_exchanges(v3)
+    assert f"{v3 / 'exchanges.jsonl'}:1: fixture format version 3" in err.value.message
+    assert "reads versions 1 and 2" in err.value.message
 
     headless = write_fixture(tmp_path / "headless", json.dumps(GOOD_EXCHANGE))
     with pytest.raises(FixtureError, match=r"exchanges\.jsonl:1: no fixture header"):
@@ -162,7 +162,7 @@ def test_cli_serves_replay_and_writes_summary_on_sigterm(tmp_path: Path) -> None
             except OSError:
                 time.sleep(0.05)
         assert post(url, "/v1/chat/completions", chat_body("hi")).status == 200
-        assert post(url, "/v1/chat/completions", chat_body("hi")).status == 400
+        assert post(url, "/v1/chat/completions", chat_body("hi")).status == 404
     finally:
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=10)

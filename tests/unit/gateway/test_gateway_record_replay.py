@@ -38,7 +38,7 @@ def test_record_then_replay_gives_back_what_upstream_said(tmp_path: Path, upstre
     assert recorded[0].json()["choices"][0]["message"]["content"] == "reply 1 to: hello chat"
 
     header, exchanges = load_exchanges(fx)
-    assert header["bakectl_fixture"] == 1
+    assert header["bakectl_fixture"] == 2
     assert [(e["endpoint"], e["stream"]) for e in exchanges] == [
         (path, bool(body.get("stream"))) for path, body in calls
     ]
@@ -97,12 +97,12 @@ def test_identical_requests_replay_in_order_then_exhaust(tmp_path: Path, upstrea
         a, b, c = (post(gw.url, "/v1/chat/completions", body) for _ in range(3))
         summary = gw.summary()
     assert a.json() == first.json() and b.json() == second.json()
-    assert c.status == 400
+    assert c.status == 404
     assert c.headers["x-should-retry"] == "false"
     error = c.json()["error"]
     assert error["type"] == "replay_exhausted"
     assert "all 2 recorded" in error["message"]
-    assert error["nearest"] == body and error["diff"] == []
+    assert error["nearest"]["similarity"] == 1.0 and error["diff"] == []
     assert summary["served"] == 2 and summary["exhausted"] == 1 and summary["misses"] == 0
 
 
@@ -114,14 +114,15 @@ def test_replay_miss_names_the_differing_fields(tmp_path: Path, upstream) -> Non
     with start_in_thread("replay", fx, environ={}) as gw:
         reply = post(gw.url, "/v1/chat/completions", asked)
         summary = gw.summary()
-    assert reply.status == 400
+    assert reply.status == 404
     assert reply.headers["x-should-retry"] == "false"
     error = reply.json()["error"]
     assert error["type"] == "replay_miss"
     assert error["key"].startswith("/v1/chat/completions#")
-    assert error["nearest"] == recorded_body
+    assert error["nearest"]["seq"] == 0 and error["nearest"]["similarity"] > 0.9
     assert {
         "path": "messages[0].content",
+        "at": 10,
         "recorded": "what is 2+2?",
         "request": "what is 2+3?",
     } in (error["diff"])
@@ -160,10 +161,10 @@ def test_replay_does_not_confuse_real_differences(tmp_path: Path, upstream) -> N
     fx = tmp_path / "fx"
     record(fx, upstream, [("/v1/chat/completions", chat_body("x", n=1))])
     with start_in_thread("replay", fx, environ={}) as gw:
-        assert post(gw.url, "/v1/chat/completions", chat_body("x", n=2)).status == 400
-        assert post(gw.url, "/v1/chat/completions", chat_body("x", temperature=0.7)).status == 400
+        assert post(gw.url, "/v1/chat/completions", chat_body("x", n=2)).status == 404
+        assert post(gw.url, "/v1/chat/completions", chat_body("x", temperature=0.7)).status == 404
         # same body on another endpoint is another request
-        assert post(gw.url, "/v1/responses", chat_body("x")).status == 400
+        assert post(gw.url, "/v1/responses", chat_body("x")).status == 404
         assert post(gw.url, "/v1/chat/completions", chat_body("x")).status == 200
 
 
@@ -240,7 +241,7 @@ def test_upstream_errors_are_recorded_but_transient_ones_are_not(tmp_path: Path,
     assert [e["status"] for e in exchanges] == [400, 200]
     with start_in_thread("replay", fx, environ={}) as gw:
         bad = post(gw.url, "/v1/chat/completions", chat_body("STATUS 400"))
-        assert post(gw.url, "/v1/chat/completions", chat_body("STATUS 429")).status == 400
+        assert post(gw.url, "/v1/chat/completions", chat_body("STATUS 429")).status == 404
     assert bad.status == 400 and bad.json()["error"]["type"] == "scripted"
 
 
@@ -395,5 +396,5 @@ def test_trace_lists_every_answered_exchange_in_order(tmp_path: Path, upstream) 
     assert lines[1]["exchange"]["response"]["events"]  # streamed answers keep their events
     assert lines[0]["exchange"]["usage"]["prompt_tokens"] == 7
     assert lines[5]["exchange"]["usage"]["output_tokens"] == 6  # assembled from the stream
-    assert lines[-1]["exchange"]["status"] == 400
+    assert lines[-1]["exchange"]["status"] == 404
     assert lines[-1]["exchange"]["response"]["error"]["type"] == "replay_miss"
