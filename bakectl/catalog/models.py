@@ -63,8 +63,15 @@ class AgentInstall(_Strict):
 
 class AgentGateway(_Strict):
     # Request normalization rules for this agent, applied by the gateway at record and at
-    # replay alike; their format is the gateway's (bakectl.gateway), passed through as is.
+    # replay alike; their format is the gateway's (bakectl/gateway/rules.py).
     normalize: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _rules_parse(self) -> AgentGateway:
+        from bakectl.gateway.rules import parse_rules
+
+        parse_rules(self.normalize, "gateway.normalize")  # RulesError is a ValueError
+        return self
 
 
 class AgentSpec(_Strict):
