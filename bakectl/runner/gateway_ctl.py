@@ -8,6 +8,7 @@ alone, passed by name so no command line or run.json ever holds them.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ OUT_MOUNT = "/bakectl-out"
 SUMMARY_FILE = "summary.json"
 TRACE_FILE = "trace.jsonl"
 HEALTH_TIMEOUT = 30.0
+RULES_ENV = "BAKECTL_GATEWAY_RULES"  # read by the gateway's entry point
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,9 @@ class GatewayConfig:
         if fm and self.mode == "record":
             fm[0].source.mkdir(parents=True, exist_ok=True)
 
-    def run_step(self, names: ops.Names, image: str, out_dir: Path) -> ops.Step:
+    def run_step(
+        self, names: ops.Names, image: str, out_dir: Path, rules: dict | None = None
+    ) -> ops.Step:
         mounts = [ops.Mount(out_dir, OUT_MOUNT)]
         args = ["serve", "--mode", self.mode]
         fm = self._fixture_mount()
@@ -114,6 +118,8 @@ class GatewayConfig:
         env: list[tuple[str, str | None]] = []
         if self.upstream:
             env = [(name, None) for name in CREDENTIAL_ENV]
+        if rules:  # the agent's normalization rules (agent.yaml gateway.normalize)
+            env.append((RULES_ENV, json.dumps(rules, sort_keys=True, separators=(",", ":"))))
         return ops.container_run(
             names,
             names.gateway,

@@ -73,7 +73,8 @@ def setup(spec: RunSpec, x: ops.Executor, st: RunState) -> bool:
             st.fail("could not create the gateway's egress network")
             return False
     st.containers.append(n.gateway)
-    res = x(gw.run_step(n, ref, spec.dir.gateway), phase="setup")
+    rules = spec.agent.spec.gateway.normalize
+    res = x(gw.run_step(n, ref, spec.dir.gateway, rules), phase="setup")
     if not res.ok:
         st.fail(f"the gateway container could not start: {res.last_error_line()}")
         return False
