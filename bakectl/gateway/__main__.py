@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
 from bakectl.gateway.errors import GatewayError
 from bakectl.gateway.fixture import PROVENANCE_FIELDS
 from bakectl.gateway.redact import scan_for_secrets
+from bakectl.gateway.rules import parse_rules_text
 from bakectl.gateway.server import MODES, serve
 
 
@@ -61,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(finding)
             print(f"{len(findings)} finding(s) in {args.path}", file=sys.stderr)
             return 1 if findings else 0
+        raw_rules = os.environ.get("BAKECTL_GATEWAY_RULES")
+        rules = parse_rules_text(raw_rules, "BAKECTL_GATEWAY_RULES") if raw_rules else None
         serve(
             args.mode,
             args.fixture,
@@ -72,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             timeout=args.timeout,
             verbose=args.verbose,
             trace=args.trace,
+            rules=rules,
         )
     except GatewayError as e:
         print(f"error: {e.message}", file=sys.stderr)
