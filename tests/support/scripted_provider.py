@@ -88,7 +88,8 @@ def _in_bash(script: str) -> str:
     return f"bash <<'SCRIPTED_EOF'\n{script.rstrip()}\nSCRIPTED_EOF"
 
 
-def _shell_call(tools: dict[str, dict], script: str) -> tuple[str, dict] | None:
+def _shell_call(tools: dict[str, dict], script: str, wrap: bool = True) -> tuple[str, dict] | None:
+    shell = _in_bash if wrap else (lambda s: s)
     for name in SHELL_TOOLS:
         if name not in tools:
             continue
@@ -96,10 +97,10 @@ def _shell_call(tools: dict[str, dict], script: str) -> tuple[str, dict] | None:
         if "command" in props:
             kind = props["command"].get("type")
             # A string runs in whatever shell the agent uses (often sh): hand it to bash.
-            command: Any = ["bash", "-lc", script] if kind == "array" else _in_bash(script)
+            command: Any = ["bash", "-lc", script] if kind == "array" else shell(script)
             args: dict[str, Any] = {"command": command}
         elif "cmd" in props:
-            args = {"cmd": _in_bash(script)}
+            args = {"cmd": shell(script)}
         else:
             continue
         if "description" in props:
@@ -184,6 +185,10 @@ class ScriptedProvider:
         text = FINAL_TEXT if solution is not None else "I do not know this task."
         if solution is not None and not _has_tool_result(family, body):
             call = _shell_call(tools, solution) if tools else None
+        elif solution is not None and tools and MINI_SUBMIT.split()[-1] in json.dumps(body):
+            # An agent that ends only on its submit command (mini-swe-agent) gets it as the
+            # final tool call.
+            call = _shell_call(tools, MINI_SUBMIT, wrap=False)
             if not tools:  # a text protocol: one fenced command, then the submit command
                 cmd = solution if _text_turns(body) == 0 else MINI_SUBMIT
                 text = f"THOUGHT: I run the steps.\n\n```mswea_bash_command\n{cmd}\n```"

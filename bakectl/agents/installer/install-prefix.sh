@@ -44,7 +44,10 @@ bundle_libs() {
   find "$prefix/runtime" "$modules" -type f \( -name '*.so' -o -name '*.so.*' -o -perm -u+x \) \
     -exec sh -c 'ldd "$1" 2>/dev/null' _ {} \; \
     | awk '/=> \// {print $3} /^\t\/.*ld-linux/ {print $1}' | sort -u \
-    | while read -r so; do cp -L "$so" "$lib/"; done
+    | while read -r so; do
+        case "$so" in "$prefix"/*) continue ;; esac  # a wheel's own library: already there
+        cp -L "$so" "$lib/"
+      done
   [ -e "$lib/ld-linux-x86-64.so.2" ] || { echo "install-prefix: no loader found" >&2; exit 1; }
 }
 
@@ -93,6 +96,10 @@ for step in "$@"; do
       python3 "$pip/pip" install --quiet --no-index --no-cache-dir --disable-pip-version-check \
         --no-compile --find-links "$vendor" --target "$prefix/runtime/lib/python3/dist-packages" \
         "$rest"
+      # Compiled now: the prefix is read-only at run time, and litellm-sized packages
+      # compiled at every start would cost seconds. unchecked-hash: valid whatever the mtimes.
+      python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash \
+        "$prefix/runtime/lib/python3/dist-packages" >/dev/null
       ;;
     bin)
       flush_keep
