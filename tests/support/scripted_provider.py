@@ -189,9 +189,12 @@ class ScriptedProvider:
             # An agent that ends only on its submit command (mini-swe-agent) gets it as the
             # final tool call.
             call = _shell_call(tools, MINI_SUBMIT, wrap=False)
-            if not tools:  # a text protocol: one fenced command, then the submit command
+            if not tools and MINI_SUBMIT.split()[-1] in json.dumps(body):
+                # mini-swe-agent's text protocol: one fenced command, then the submit command
                 cmd = solution if _text_turns(body) == 0 else MINI_SUBMIT
                 text = f"THOUGHT: I run the steps.\n\n```mswea_bash_command\n{cmd}\n```"
+            elif not tools:  # a side request (a session title): a short text
+                text = "Scripted task"
         model = body.get("model", "scripted")
         usage_in = 10 * len(json.dumps(body)) // 100
         if family == "messages":
