@@ -145,6 +145,8 @@ class Catalog:
         self.benchmarks_dir = root / "containers" / "benchmarks"
         self.agents_dir = root / "containers" / "agents"
         self.core_dir = root / "containers" / "core"
+        # agent -> --agent-version: an installed agent at another upstream release than its pin
+        self.agent_versions: dict[str, str] = {}
 
     @staticmethod
     def _names(d: Path) -> list[str]:
@@ -237,7 +239,12 @@ class Catalog:
                 "an agent needs run.sh, started by the runtime in the eval image",
             )
         check_symlinks(d)
-        return Agent(spec=spec, dir=d)
+        agent = Agent(spec=spec, dir=d)
+        if name in self.agent_versions:
+            from bakectl.agents.plan import with_version
+
+            agent = with_version(agent, self.agent_versions[name])
+        return agent
 
     def validate_all(self) -> tuple[int, list[UsageError]]:
         """Load every descriptor; return (entries checked, errors)."""
