@@ -48,6 +48,12 @@ def build_eval(
     benchmark: Annotated[str, typer.Argument(help="Benchmark id.")],
     agent: Annotated[str, typer.Option("--agent", "-a", help="Agent id.")],
     task_id: TaskIds = None,
+    agent_version: Annotated[
+        str | None,
+        typer.Option(
+            "--agent-version", help="An installed agent's upstream version (not its pin)."
+        ),
+    ] = None,
     registry: Registry = None,
     dry_run: DryRun = False,
     engine: Engine = "auto",
@@ -60,8 +66,13 @@ def build_eval(
     """Eval image(s): benchmark (or task) environment + agent + runtime."""
     from bakectl.render.select import eval_targets
 
+    def targets(r):
+        if agent_version:
+            r.catalog.agent_versions[agent] = agent_version
+        return eval_targets(r, benchmark, agent, task_id)
+
     _build(
-        lambda r: eval_targets(r, benchmark, agent, task_id),
+        targets,
         registry=registry,
         dry_run=dry_run,
         engine=engine,
