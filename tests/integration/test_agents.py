@@ -31,6 +31,8 @@ pytestmark = pytest.mark.integration
 FIXTURES = REPO / "tests" / "fixtures" / "agents"
 AGENTS = sorted(d.name for d in FIXTURES.iterdir() if d.is_dir()) if FIXTURES.is_dir() else []
 MISS_LIMIT_SEC = 10.0
+# Room for a loaded CI machine (the tasks' own limits are 120 s); a replay takes 10-90 s.
+AGENT_TIMEOUT_SEC = 600
 
 
 def _run_dir(stdout: str) -> Path:
@@ -52,7 +54,8 @@ def _bench_task(fixture: Path) -> tuple[str, str]:
 def _replay(agent: str, fixture: Path, out: Path, bench: str, task: str) -> Path:
     res = bakectl(
         "run", bench, "--agent", agent, "--task-id", task,
-        "--replay", str(fixture), "--out", str(out), check=False,
+        "--replay", str(fixture), "--out", str(out), "--timeout", str(AGENT_TIMEOUT_SEC),
+        check=False,
     )  # fmt: skip
     assert res.returncode in (0, 1), res.stderr[-2000:]
     return _run_dir(res.stdout)
