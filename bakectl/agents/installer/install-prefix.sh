@@ -11,10 +11,11 @@
 #     wheels:SPEC           pip-install SPEC from VENDOR's wheels (no index) into the runtime
 #     bin:NAME:TARGET       PREFIX/bin/NAME runs TARGET (a path, or module:function for python)
 #
-# A python or node runtime carries the shared libraries it links, glibc and its loader
-# included, and its bin/ wrappers start it through that loader: the prefix runs on any
-# x86_64 Linux task image (Debian, Ubuntu, old or new glibc, no Python or Node of its own),
-# and nothing leaks into the environment of the commands the agent runs.
+# A python runtime carries the shared libraries it links, glibc and its loader included,
+# and its bin/ wrappers start it through that loader: the prefix runs on any x86_64 Linux
+# task image (Debian, Ubuntu, old or new glibc, no Python of its own), and nothing leaks
+# into the environment of the commands the agent runs. A node runtime is the official Node
+# binary (glibc >= 2.28: Debian 10+, Ubuntu 20.04+), so no task image needs a Node.
 set -eu
 vendor=$1 prefix=$2 runtime=$3
 shift 3
@@ -113,7 +114,10 @@ for step in "$@"; do
 done
 flush_keep
 
-[ "$runtime" = native ] || bundle_libs
+# Python gets its libraries and loader; Node is the official build (glibc >= 2.28 and the
+# libstdc++ every Debian/Ubuntu image has), started as is, since JS CLIs re-run
+# process.execPath for their workers.
+[ "$runtime" = python ] && bundle_libs
 for w in $wrappers; do
   name=${w%%:*} target=${w#*:}
   out="$prefix/bin/$name"
@@ -124,7 +128,13 @@ for w in $wrappers; do
       continue
       ;;
     node)
-      run="\"$prefix/runtime/bin/node\" \"$prefix/$target\""
+      {
+        echo '#!/bin/sh'
+        echo "# $name: the prefix's own Node (install-prefix.sh)."
+        echo "exec \"$prefix/runtime/bin/node\" \"$prefix/$target\" \"\$@\""
+      } > "$out"
+      chmod 0755 "$out"
+      continue
       ;;
     python)
       py=$(ls "$prefix/runtime/bin/")
