@@ -11,7 +11,12 @@ One run, loopback only, the official `openai` client as load:
 
 Target: replay p50 within 2x of the floor. Prints figures; asserts nothing.
 
-    python bench/gateway_bench.py [--requests 300] [--concurrency 8]
+Then the cost of normalizing one request body (the replay key: volatile fields, the agent's
+rules, dates masked), on bodies of the shapes real agents send (tests/unit/gateway/
+agent_bodies.py): a short chat request, mini-swe-agent's, claude-code's, and codex's second turn
+padded to ~48 KB as its real prompt is; with the default rules and with the agent's own.
+
+    python bench/gateway_bench.py [--requests 300] [--concurrency 8] [--normalize-only]
 """
 
 from __future__ import annotations
@@ -27,11 +32,14 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "unit" / "gateway"))
 
 import openai  # noqa: E402
+from agent_bodies import BUILDERS, RULES, Run  # noqa: E402
 
-from bakectl.gateway import start_in_thread  # noqa: E402
+from bakectl.gateway import parse_rules, request_key, start_in_thread  # noqa: E402
 
 MODEL = "gpt-bench"
 TEXT = "The answer is 42. " * 12  # ~200 characters, a typical short completion
@@ -154,11 +162,49 @@ def row(name: str, m: dict) -> str:
     return f"{name:<24} {m['p50']:8.2f} {m['p90']:8.2f} {m['rps_seq']:10.0f} {m['rps_conc']:12.0f}"
 
 
+def normalize_bodies() -> dict[str, tuple[str, dict, str]]:
+    """name -> (endpoint, body, agent whose rules apply)."""
+    run = Run(seed=1)
+    codex_path, codex = BUILDERS["codex"]
+    big = codex(run, 1)
+    big["instructions"] += " Be concise." * 4000
+    chat = {"model": MODEL, "messages": [{"role": "user", "content": "plain-seq-17"}]}
+    return {
+        "chat, short": ("/v1/chat/completions", chat, "mini-swe-agent"),
+        "mini-swe-agent turn 2": (BUILDERS["mini-swe-agent"][0], BUILDERS["mini-swe-agent"][1](run, 1), "mini-swe-agent"),
+        "claude-code turn 2": (BUILDERS["claude-code"][0], BUILDERS["claude-code"][1](run, 1), "claude-code"),
+        "codex turn 2, 48 KB": (codex_path, big, "codex"),
+    }  # fmt: skip
+
+
+def per_call_us(fn, repeat: int) -> float:
+    fn()
+    start = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - start) / repeat * 1e6
+
+
+def normalize_figures() -> None:
+    print(f"{'normalize one request body':<26} {'bytes':>7} {'default us':>11} {'agent us':>9}")
+    for name, (path, body, agent) in normalize_bodies().items():
+        rules = parse_rules(RULES[agent])
+        size = len(json.dumps(body))
+        repeat = 2000 if size < 10_000 else 200
+        default = per_call_us(lambda b=body, p=path: request_key(p, b), repeat)
+        own = per_call_us(lambda b=body, p=path, r=rules: request_key(p, b, r), repeat)
+        print(f"{name:<26} {size:>7} {default:>11.1f} {own:>9.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--requests", type=int, default=300, help="per scenario and phase (max 2000)")
     ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--normalize-only", action="store_true", help="only the normalization cost")
     args = ap.parse_args()
+    if args.normalize_only:
+        normalize_figures()
+        return
     n, threads = min(args.requests, 2000), args.concurrency
 
     floor, floor_url = start_floor()
@@ -200,6 +246,8 @@ def main() -> None:
         print(f"replay/floor {kind:<6}: p50 {r['p50'] / f['p50']:.2f}x, p90 "
               f"{r['p90'] / f['p90']:.2f}x, req/s seq {r['rps_seq'] / f['rps_seq']:.2f}x, "
               f"req/s {threads} thr {r['rps_conc'] / f['rps_conc']:.2f}x   (target p50 <= 2x)")  # fmt: skip
+    print()
+    normalize_figures()
 
 
 if __name__ == "__main__":

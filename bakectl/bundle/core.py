@@ -375,9 +375,9 @@ def _check_fixture(path: Path, bench: str, task: str, agent: str) -> None:
     except FixtureError as exc:
         raise UsageError(f"fixture {path}: {exc.message}", exc.hint) from None
     try:
-        prov = read_provenance(path)
-    except Exception:  # noqa: BLE001 - no provenance: nothing to compare
-        prov = {}
+        prov = read_provenance(path)  # {} when absent; a corrupt one is an error
+    except FixtureError as exc:
+        raise UsageError(f"fixture {path}: {exc.message}", exc.hint) from None
     for key, want in (("benchmark", bench), ("task", task), ("agent", agent)):
         got = prov.get(key)
         if got is not None and str(got) != want:

@@ -21,16 +21,28 @@ def serve(
     port: Annotated[int, typer.Option("--port")] = 8080,
     summary: Annotated[Path | None, typer.Option("--summary", help="Summary JSON path.")] = None,
     trace: Annotated[Path | None, typer.Option("--trace", help="Trace JSONL path.")] = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules",
+            help="The agent's normalization rules, JSON (default: $BAKECTL_GATEWAY_RULES).",
+        ),
+    ] = None,
 ) -> None:
     """Serve until Ctrl-C; then write the summary (served, misses, unused exchanges)."""
     import json
+    import os
 
     from bakectl.errors import UsageError
     from bakectl.gateway import serve as gateway_serve
     from bakectl.gateway.errors import GatewayError
+    from bakectl.gateway.rules import rules_from
 
     try:
-        result = gateway_serve(mode, fixture, upstream, host, port, summary=summary, trace=trace)
+        given = rules_from(str(rules) if rules else None, os.environ)
+        result = gateway_serve(
+            mode, fixture, upstream, host, port, summary=summary, trace=trace, rules=given
+        )
     except GatewayError as exc:
         raise UsageError(exc.message, exc.hint) from None
     print(json.dumps({k: result[k] for k in ("served", "misses", "exhausted", "recorded")}))

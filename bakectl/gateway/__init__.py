@@ -2,9 +2,12 @@
 
 Run it as `python3 -m bakectl.gateway serve --mode replay --fixture DIR`, or from Python:
 
-    serve(mode, fixture, upstream, host, port, summary=...)       # blocks until SIGINT/SIGTERM
-    start_in_thread(mode, fixture, upstream) -> RunningGateway     # .url, .summary(), .stop()
+    serve(mode, fixture, upstream, host, port, summary=..., rules=...)  # until SIGINT/SIGTERM
+    start_in_thread(mode, fixture, upstream, rules=...) -> RunningGateway  # .url, .stop()
     load_exchanges(path), update_provenance(path, **fields), read_provenance(path)
+    parse_rules(data, where) -> Rules   # an agent's normalization rules (RulesError if bad);
+                                        # the gateway process reads them from --rules FILE or
+                                        # $BAKECTL_GATEWAY_RULES (RULES_ENV), JSON
     scan_for_secrets(path, extra_values=()) -> list[Finding]
     FixtureError / GatewayError (message, hint, exit_code)
 
@@ -28,6 +31,11 @@ _EXPORTS = {
     "update_provenance": "fixture",
     "normalize_body": "normalize",
     "request_key": "normalize",
+    "DEFAULT_RULES": "rules",
+    "RULES_ENV": "rules",
+    "Rules": "rules",
+    "RulesError": "rules",
+    "parse_rules": "rules",
     "Finding": "redact",
     "scan_for_secrets": "redact",
     "Gateway": "server",

@@ -11,7 +11,7 @@ from typing import Any
 from bakectl.gateway.errors import GatewayError
 from bakectl.gateway.fixture import PROVENANCE_FIELDS
 from bakectl.gateway.redact import scan_for_secrets
-from bakectl.gateway.rules import parse_rules_text
+from bakectl.gateway.rules import RULES_ENV, rules_from
 from bakectl.gateway.server import MODES, serve
 
 
@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help=f"record mode: provenance field ({', '.join(PROVENANCE_FIELDS)}); repeatable",
     )
+    s.add_argument(
+        "--rules",
+        metavar="FILE",
+        help=f"the agent's normalization rules (JSON); default ${RULES_ENV} (JSON text)",
+    )
     s.add_argument("--timeout", type=float, default=600.0, help="upstream timeout, seconds")
     s.add_argument("--verbose", action="store_true", help="log every request")
 
@@ -63,8 +68,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(finding)
             print(f"{len(findings)} finding(s) in {args.path}", file=sys.stderr)
             return 1 if findings else 0
-        raw_rules = os.environ.get("BAKECTL_GATEWAY_RULES")
-        rules = parse_rules_text(raw_rules, "BAKECTL_GATEWAY_RULES") if raw_rules else None
         serve(
             args.mode,
             args.fixture,
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             timeout=args.timeout,
             verbose=args.verbose,
             trace=args.trace,
-            rules=rules,
+            rules=rules_from(args.rules, os.environ),
         )
     except GatewayError as e:
         print(f"error: {e.message}", file=sys.stderr)

@@ -31,13 +31,42 @@ MIN_SECRET_LEN = 8  # shorter "secrets" (test placeholders like "x") would redac
 _HEADER_NAMES = "|".join(sorted(CREDENTIAL_HEADERS))
 PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("anthropic-style key", re.compile(r"(?<![A-Za-z0-9])sk-ant-[A-Za-z0-9_-]{16,}")),
+    # sk-..., sk-proj-..., sk-svcacct-...
     ("openai-style key", re.compile(r"(?<![A-Za-z0-9])sk-(?!ant-)[A-Za-z0-9_-]{16,}")),
+    ("google-style key", re.compile(r"(?<![A-Za-z0-9])AIza[0-9A-Za-z_-]{35}")),
+    (
+        "github-style key",
+        re.compile(r"(?<![A-Za-z0-9])(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{22,})"),
+    ),
+    ("aws-style key", re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![A-Z0-9])")),
+    ("huggingface-style key", re.compile(r"(?<![A-Za-z0-9])hf_[A-Za-z0-9]{34,}")),
     ("bearer token", re.compile(r"\bBearer\s+[A-Za-z0-9._~+/-]{16,}=*")),
     (
         "credential header",
         re.compile(rf'"(?:{_HEADER_NAMES})"\s*:\s*"(?!\[REDACTED\])[^"]', re.IGNORECASE),
     ),
 )
+
+
+# Ids providers put in their answers (and agents send back): opaque, random-looking, and not
+# secrets. A generic high-entropy finding on one of these is not a finding. Key shapes (sk-,
+# AIza, ghp_, AKIA, ...) share no prefix with them, so allowing these lets no key through.
+PROVIDER_ID = re.compile(
+    r"(?:chatcmpl|cmpl|resp|msg|call|toolu|srvtoolu|fc|fco|rs|req|run|step|thread|asst|file"
+    r"|batch|ws|ctc|mcp|ig|sess)[-_][A-Za-z0-9]{3,}"
+)
+# Opaque blobs a provider hands back to be returned verbatim (encrypted reasoning, signatures
+# of thinking blocks): high entropy by design, and the provider's, not a credential.
+PROVIDER_BLOB_KEYS = ("encrypted_content", "signature")
+
+
+def is_provider_value(value: str, line: str) -> bool:
+    """Is this random-looking `value` (found on `line`) a provider's id or opaque blob?"""
+    if PROVIDER_ID.fullmatch(value):
+        return True
+    return any(
+        re.search(rf'"{k}"\s*:\s*"[^"]*{re.escape(value)}', line) for k in PROVIDER_BLOB_KEYS
+    )
 
 
 def credential_values(

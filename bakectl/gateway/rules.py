@@ -1,4 +1,4 @@
-"""Per-agent normalization rules: what of a request body is per-run noise, not the question.
+r"""Per-agent normalization rules: what of a request body is per-run noise, not the question.
 
 An agent declares them (agent.yaml, key `normalize`); the gateway applies them to every request
 body before it computes the replay key, at record and at replay alike. The format (JSON, or the
@@ -6,8 +6,8 @@ same mapping in YAML):
 
     {
       "drop":  ["client_metadata", "input[*].id", "metadata.user_id"],
-      "ids":   ["(msg|fco|fc|call)_[A-Za-z0-9]+"],
-      "mask":  ["Chunk ID: \\w+", {"pattern": "Wall time: [0-9.]+ seconds", "replace": "<wall>"}],
+      "ids":   ["\\b(msg|fco|fc|call)_[A-Za-z0-9]+"],
+      "mask":  ["Chunk ID: \\w+", {"pattern": "Wall time: [0-9.]+ seconds", "replace": "<t>"}],
       "dates": true
     }
 
@@ -15,7 +15,8 @@ same mapping in YAML):
           N-th, `*` any key (`messages[*].content[*].cache_control`, `*.cache_control`).
 * ids   - regular expressions for ids the client makes up per run; every match, in any string,
           becomes `<id-1>`, `<id-2>`, ... by order of first appearance in the request (keys in
-          sorted order), so the same id keeps the same name within one request.
+          sorted order), so the same id keeps the same name within one request. Start them
+          with `\b`, or `call_[A-Za-z0-9]+` also matches inside "function_call_output".
 * mask  - regular expressions replaced (in any string) by `replace`, default `<masked>`.
 * dates - mask dates and times (ISO, "December 1, 2026", "Tue Dec 01 2026", `ls -l` stamps,
           ...) as `<date>` / `<time>`; on unless false. A prompt carries today's date; without
@@ -36,6 +37,7 @@ from typing import Any
 from bakectl.gateway.errors import GatewayError
 
 RULE_KEYS = ("drop", "ids", "mask", "dates")
+RULES_ENV = "BAKECTL_GATEWAY_RULES"  # the rules as JSON text, for the gateway's container
 MASKED = "<masked>"
 HINT = (
     'rules are {"drop": [JSON paths], "ids": [regexes], "mask": [regexes or '
@@ -141,41 +143,103 @@ _ZONE = r"(?:\s?(?:Z|UTC|GMT)(?:[+-]\d{1,2}(?::?\d{2})?)?|\s?[+-]\d{2}:?\d{2})?"
 _TIME_AFTER = rf"(?:(?:[T ]|,? (?:at )?){_CLOCK}{_ZONE})?"
 
 # One pattern, longest forms first, so a date and the time after it become one `<date>`.
-DATE_PATTERN = re.compile(
-    "|".join(
-        [
-            # 2026-12-01, 2026-12-01T14:03:22.123Z, 2026-12-01 14:03:22+00:00
-            rf"\b{_YEAR}-\d{{2}}-\d{{2}}{_TIME_AFTER}",
-            # 2026/12/01, 12/01/2026, 01.12.2026
-            rf"\b{_YEAR}/\d{{1,2}}/\d{{1,2}}\b{_TIME_AFTER}",
-            rf"\b\d{{1,2}}[/.]\d{{1,2}}[/.]{_YEAR}\b{_TIME_AFTER}",
-            # Tuesday, December 1, 2026 / Tue Dec 01 2026 14:03:22 GMT+0000 / Dec 1st 2026
-            rf"\b(?:{_WEEKDAY},?\s+)?{_MONTH}\s+{_DAY},?\s+{_YEAR}\b{_TIME_AFTER}",
-            # Tuesday, 1 December 2026 / 1st of December, 2026
-            rf"\b(?:{_WEEKDAY},?\s+)?{_DAY}\s+(?:of\s+)?{_MONTH},?\s+{_YEAR}\b{_TIME_AFTER}",
-            # ls -l: "Dec  1 14:03"; "December 2026"; "Tuesday, December 1"
-            rf"\b{_MONTH}\s+\d{{1,2}}\s+\d{{1,2}}:\d{{2}}\b",
-            rf"\b{_MONTH},?\s+{_YEAR}\b",
-            rf"\b{_WEEKDAY},?\s+{_MONTH}\s+{_DAY}\b",
-            rf"\b{_WEEKDAY},?\s+{_DAY}\s+(?:of\s+)?{_MONTH}\b",
-        ]
-    )
-)
+_DATE_FORMS = [
+    # date(1), asctime: Tue Dec  1 14:03:22 UTC 2026
+    rf"\b(?:{_WEEKDAY},?\s+)?{_MONTH}\s+{_DAY}\s+{_CLOCK}(?:\s+[A-Z]{{2,5}})?\s+{_YEAR}\b",
+    # 2026-12-01, 2026-12-01T14:03:22.123Z, 2026-12-01 14:03:22+00:00
+    rf"\b{_YEAR}-\d{{2}}-\d{{2}}{_TIME_AFTER}",
+    # 2026/12/01, 12/01/2026, 01.12.2026
+    rf"\b{_YEAR}/\d{{1,2}}/\d{{1,2}}\b{_TIME_AFTER}",
+    rf"\b\d{{1,2}}[/.]\d{{1,2}}[/.]{_YEAR}\b{_TIME_AFTER}",
+    # Tuesday, December 1, 2026 / Tue Dec 01 2026 14:03:22 GMT+0000 / Dec 1st 2026
+    rf"\b(?:{_WEEKDAY},?\s+)?{_MONTH}\s+{_DAY},?\s+{_YEAR}\b{_TIME_AFTER}",
+    # Tuesday, 1 December 2026 / 1st of December, 2026
+    rf"\b(?:{_WEEKDAY},?\s+)?{_DAY}\s+(?:of\s+)?{_MONTH},?\s+{_YEAR}\b{_TIME_AFTER}",
+    # ls -l: "Dec  1 14:03"; "December 2026"; "Tuesday, December 1"
+    rf"\b{_MONTH}\s+\d{{1,2}}\s+\d{{1,2}}:\d{{2}}\b",
+    rf"\b{_MONTH},?\s+{_YEAR}\b",
+    rf"\b{_WEEKDAY},?\s+{_MONTH}\s+{_DAY}\b",
+    rf"\b{_WEEKDAY},?\s+{_DAY}\s+(?:of\s+)?{_MONTH}\b",
+]
 # A clock time on its own, when it cannot be a ratio or a line:column: seconds or AM/PM.
-TIME_PATTERN = re.compile(
-    r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?(?:\s?[AaPp]\.?[Mm]\.?)?\b" + _ZONE
-    + r"|\b\d{1,2}:\d{2}\s?[AaPp]\.?[Mm]\b\.?"
-)  # fmt: skip
+_TIME_FORMS = [
+    rf"\b\d{{1,2}}:\d{{2}}:\d{{2}}(?:[.,]\d+)?(?:\s?[AaPp]\.?[Mm]\.?)?\b{_ZONE}",
+    r"\b\d{1,2}:\d{2}\s?[AaPp]\.?[Mm]\b\.?",
+]
 # Weekday names alone ("Today is Tuesday."), whole words only.
-WEEKDAY_PATTERN = re.compile(r"\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b")
+_WEEKDAY_ALONE = r"\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b"
+# All in one pass. Every form starts with a digit or a capital letter: the lookahead turns
+# away every other position at the cost of one character test (a 48 KB prompt: 10x faster).
+DATES = re.compile(
+    rf"(?=[0-9A-Z])(?:(?P<date>{'|'.join(_DATE_FORMS)})|(?P<time>{'|'.join(_TIME_FORMS)})"
+    rf"|(?P<weekday>{_WEEKDAY_ALONE}))"
+)
+
+
+def _date_name(m: re.Match[str]) -> str:
+    return f"<{m.lastgroup}>"  # <date>, <time> or <weekday>
+
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+WEEKDAY_ALONE = re.compile(_WEEKDAY_ALONE)
+DIGITS = "0123456789"
+REACH = 40  # every form spans less than this either side of its digits
+WHOLE = 512  # texts this short are scanned whole
+
+
+def _windows(text: str) -> list[tuple[int, int]]:
+    """Stretches of `text` that hold every digit with REACH characters either side, widened to
+    whitespace, merged; one window over all of it when digits are everywhere."""
+    spans = []
+    for d in DIGITS:
+        i = text.find(d)
+        while i != -1:
+            spans.append(i)
+            if len(spans) > len(text) // 64:
+                return [(0, len(text))]  # digits everywhere: one pass over all is cheaper
+            i = text.find(d, i + 1)
+    spans.sort()
+    out: list[tuple[int, int]] = []
+    for i in spans:
+        start, end = max(0, i - REACH), min(len(text), i + REACH)
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    # Widen to whitespace so word boundaries (\b) read as they do in the whole text.
+    widened: list[tuple[int, int]] = []
+    for start, end in out:
+        start = max(text.rfind(" ", 0, start), text.rfind("\n", 0, start), 0)
+        cut = [j for j in (text.find(" ", end), text.find("\n", end)) if j != -1]
+        end = min(cut) + 1 if cut else len(text)
+        if widened and start <= widened[-1][1]:
+            widened[-1] = (widened[-1][0], max(widened[-1][1], end))
+        else:
+            widened.append((start, end))
+    return widened
 
 
 def mask_dates(text: str) -> str:
-    if not any(c.isdigit() for c in text) and "day" not in text:
-        return text  # the common case: nothing that could be a date (cheap test first)
-    text = DATE_PATTERN.sub("<date>", text)
-    text = TIME_PATTERN.sub("<time>", text)
-    return WEEKDAY_PATTERN.sub("<weekday>", text)
+    """`text` with its dates, times and weekday names masked.
+
+    Every form but a lone weekday holds a digit: long texts are scanned only around their
+    digits (a 48 KB prompt with a date in it costs what its few date-like stretches cost)."""
+    if not any(d in text for d in DIGITS):
+        if any(w in text for w in WEEKDAYS):
+            return WEEKDAY_ALONE.sub("<weekday>", text)
+        return text
+    if len(text) <= WHOLE:
+        return DATES.sub(_date_name, text)
+    parts, last = [], 0
+    for start, end in _windows(text):
+        parts.append(text[last:start])
+        parts.append(DATES.sub(_date_name, text[start:end]))
+        last = end
+    parts.append(text[last:])
+    out = "".join(parts)
+    if any(w in out for w in WEEKDAYS):  # lone weekdays outside the windows
+        out = WEEKDAY_ALONE.sub("<weekday>", out)
+    return out
 
 
 # --- the rules -----------------------------------------------------------------------------
@@ -343,6 +407,15 @@ def parse_rules_text(text: str, where: str) -> Rules:
     except ValueError as e:
         raise RulesError(f"{where}: not valid JSON ({e})", HINT) from None
     return parse_rules(data, where)
+
+
+def rules_from(file: str | None, environ: Mapping[str, str]) -> Rules | None:
+    """The rules the gateway was given: `--rules FILE`, else $BAKECTL_GATEWAY_RULES, else None
+    (replay then uses the fixture's own; record the defaults)."""
+    if file:
+        return load_rules_file(file, f"--rules {file}")
+    text = environ.get(RULES_ENV, "").strip()
+    return parse_rules_text(text, f"${RULES_ENV}") if text else None
 
 
 DEFAULT_RULES = Rules()

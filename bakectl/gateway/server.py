@@ -399,6 +399,7 @@ class Gateway:
             return {
                 "status": "ok",
                 "service": "bakectl-gateway",
+                "time": now_iso(),  # the gateway's clock (a replay may run on a moved one)
                 "mode": self.mode,
                 "exchanges": len(self._exchanges),
                 **self.counts,

@@ -43,18 +43,36 @@ def find_fixture(root: Path, bench: str, task: str, agent: str, single: bool) ->
     return next((c for c in cands if (c / EXCHANGES).is_file()), None)
 
 
+# detect-secrets' generic entropy plugins: a finding of theirs on a provider's id is noise.
+# Its key-shape plugins (AWS, GitHub, OpenAI, ...) are never second-guessed.
+ENTROPY_TYPES = frozenset({"Base64 High Entropy String", "Hex High Entropy String"})
+
+
 def _detect_secrets(files: list[Path]) -> list[Problem]:
     # detect-secrets is the industry-standard scanner: its plugins know the key
     # shapes of dozens of providers, which hand-written regexes would not.
     from detect_secrets import SecretsCollection
     from detect_secrets.settings import default_settings
 
+    from bakectl.gateway.redact import is_provider_value
+
     problems = []
     with default_settings():
         collection = SecretsCollection()
         for f in files:
             collection.scan_file(str(f))
+    lines: dict[str, list[str]] = {}
     for filename, secret in collection:
+        if secret.type in ENTROPY_TYPES and secret.secret_value:
+            if filename not in lines:
+                text = Path(filename).read_text(encoding="utf-8", errors="replace")
+                lines[filename] = text.splitlines()
+            file_lines = lines[filename]
+            line = (
+                file_lines[secret.line_number - 1] if secret.line_number <= len(file_lines) else ""
+            )
+            if is_provider_value(secret.secret_value, line):
+                continue
         problems.append(
             Problem(f"{filename}:{secret.line_number}", f"possible secret ({secret.type})")
         )

@@ -18,13 +18,13 @@ from urllib.parse import urlsplit, urlunsplit
 from bakectl.engine import containers as ops
 from bakectl.errors import UsageError
 from bakectl.gateway.redact import CREDENTIAL_ENV  # read by the gateway to authenticate upstream
+from bakectl.gateway.rules import RULES_ENV
 
 FIXTURE_MOUNT = "/fixture"
 OUT_MOUNT = "/bakectl-out"
 SUMMARY_FILE = "summary.json"
 TRACE_FILE = "trace.jsonl"
 HEALTH_TIMEOUT = 30.0
-RULES_ENV = "BAKECTL_GATEWAY_RULES"  # read by the gateway's entry point
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,9 @@ class GatewayConfig:
     mode: str  # replay | record | passthrough
     fixture: Path | None = None
     upstream: str | None = None
+    # The agent's normalization rules (agent.yaml `normalize`, checked by
+    # bakectl.gateway.parse_rules); None: the gateway's defaults, or at replay the fixture's.
+    rules: dict | None = None
 
     @classmethod
     def from_flags(
@@ -102,9 +105,7 @@ class GatewayConfig:
         if fm and self.mode == "record":
             fm[0].source.mkdir(parents=True, exist_ok=True)
 
-    def run_step(
-        self, names: ops.Names, image: str, out_dir: Path, rules: dict | None = None
-    ) -> ops.Step:
+    def run_step(self, names: ops.Names, image: str, out_dir: Path) -> ops.Step:
         mounts = [ops.Mount(out_dir, OUT_MOUNT)]
         args = ["serve", "--mode", self.mode]
         fm = self._fixture_mount()
@@ -118,8 +119,8 @@ class GatewayConfig:
         env: list[tuple[str, str | None]] = []
         if self.upstream:
             env = [(name, None) for name in CREDENTIAL_ENV]
-        if rules:  # the agent's normalization rules (agent.yaml gateway.normalize)
-            env.append((RULES_ENV, json.dumps(rules, sort_keys=True, separators=(",", ":"))))
+        if self.rules is not None:
+            env.append((RULES_ENV, json.dumps(self.rules, sort_keys=True)))
         return ops.container_run(
             names,
             names.gateway,
@@ -139,7 +140,7 @@ class GatewayConfig:
 
 
 def _check_replay(path: Path) -> None:
-    from bakectl.gateway import FixtureError, load_exchanges
+    from bakectl.gateway import FixtureError, load_exchanges, read_provenance
 
     if not path.exists():
         raise UsageError(
@@ -148,6 +149,7 @@ def _check_replay(path: Path) -> None:
         )
     try:
         load_exchanges(path)
+        read_provenance(path)  # a corrupt provenance.json is an error, never ignored
     except FixtureError as exc:
         raise UsageError(f"--replay {path}: {exc.message}", exc.hint) from None
 

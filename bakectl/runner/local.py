@@ -166,6 +166,7 @@ def _start_gateway(config: GatewayConfig, rd: RunDir, provenance: dict[str, Any]
             summary=rd.gateway / "summary.json",
             trace=rd.gateway / "trace.jsonl",
             provenance=provenance if config.mode == "record" else None,
+            rules=config.rules,
         )
     except GatewayError as exc:
         raise BakectlError(f"the gateway could not start: {exc.message}", exc.hint) from None

@@ -6,6 +6,7 @@ that, and turns faults into `RunState.error` instead of raising.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,8 +74,10 @@ def setup(spec: RunSpec, x: ops.Executor, st: RunState) -> bool:
             st.fail("could not create the gateway's egress network")
             return False
     st.containers.append(n.gateway)
-    rules = spec.agent.spec.gateway.normalize
-    res = x(gw.run_step(n, ref, spec.dir.gateway, rules), phase="setup")
+    if gw.rules is None and spec.agent.spec.gateway.normalize:
+        # The agent's normalization rules (agent.yaml gateway.normalize), at record and replay.
+        gw = dataclasses.replace(gw, rules=spec.agent.spec.gateway.normalize)
+    res = x(gw.run_step(n, ref, spec.dir.gateway), phase="setup")
     if not res.ok:
         st.fail(f"the gateway container could not start: {res.last_error_line()}")
         return False

@@ -10,14 +10,21 @@ so tests can predict them:
 * a prompt containing CANARY gets the upstream credential it received echoed back in the text,
   split across SSE deltas when streaming;
 * a prompt "STATUS <code>" gets that HTTP status with a JSON error;
-* `delay` seconds pass between SSE events (to see streaming pass through).
+* `delay` seconds pass between SSE events (to see streaming pass through);
+* every answer carries the headers SDKs read, as the providers send them: a request id
+  (`x-request-id` req_<count>, `request-id` for Anthropic), `openai-processing-ms`, rate limits,
+  and an account header (`openai-organization`) that must not reach a fixture.
 
-It remembers every request (path, headers, body) it received.
+It remembers every request (path with query string, headers, body) it received.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -25,8 +32,10 @@ import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+REPO = Path(__file__).resolve().parents[3]
 MODEL_OPENAI = "gpt-test-1"
 MODEL_ANTHROPIC = "claude-test-1"
 
@@ -44,6 +53,22 @@ def _prompt(body: dict[str, Any]) -> str:
     if isinstance(content, list):
         return "".join(part.get("text", "") for part in content)
     return str(content)
+
+
+def provider_headers(path: str, count: int) -> dict[str, str]:
+    """The response headers a provider sends with answer number `count`."""
+    if "/messages" in path:
+        return {
+            "request-id": f"req_{count:024d}",
+            "anthropic-ratelimit-requests-remaining": str(1000 - count),
+            "anthropic-organization-id": "org-scripted-account",
+        }
+    return {
+        "x-request-id": f"req_{count:032d}",
+        "openai-processing-ms": str(100 + count),
+        "openai-organization": "org-scripted-account",
+        "x-ratelimit-remaining-requests": str(1000 - count),
+    }
 
 
 def _pieces(text: str, size: int = 4) -> list[str]:
@@ -90,22 +115,28 @@ class ScriptedUpstream:
             prompt = _prompt(body)
             self._counter[(h.path, prompt)] += 1
             n = self._counter[(h.path, prompt)]
+            count = len(self.requests)
+        sdk_headers = provider_headers(h.path, count)
         if prompt.startswith("STATUS "):
             status = int(prompt.split()[1])
             error = {"error": {"type": "scripted", "message": f"scripted status {status}"}}
-            return self._send(h, status, "application/json", json.dumps(error).encode())
+            data = json.dumps(error).encode()
+            return self._send(h, status, "application/json", data, sdk_headers)
         credential = headers.get("x-api-key") or headers.get("authorization", "")
         credential = credential.removeprefix("Bearer ")
         text = f"reply {n} to: {prompt}"
         if "CANARY" in prompt:
             text += f" the key is {credential}."
         tool = "TOOL" in prompt
-        kind = h.path.rsplit("/", 1)[-1]  # completions | responses | messages
+        kind = h.path.split("?")[0].rsplit("/", 1)[-1]  # completions | responses | messages
         build = {"completions": self.chat, "responses": self.responses, "messages": self.messages}
         full, events = build[kind](body, n, text, tool)
         if not body.get("stream"):
-            return self._send(h, 200, "application/json", json.dumps(full).encode())
+            data = json.dumps(full).encode()
+            return self._send(h, 200, "application/json", data, sdk_headers)
         h.send_response(200)
+        for name, value in sdk_headers.items():
+            h.send_header(name, value)
         h.send_header("Content-Type", "text/event-stream")
         h.send_header("Transfer-Encoding", "chunked")
         h.end_headers()
@@ -120,8 +151,12 @@ class ScriptedUpstream:
         h.wfile.write(b"0\r\n\r\n")
 
     @staticmethod
-    def _send(h: BaseHTTPRequestHandler, status: int, ctype: str, data: bytes) -> None:
+    def _send(
+        h: BaseHTTPRequestHandler, status: int, ctype: str, data: bytes, headers: dict[str, str]
+    ) -> None:
         h.send_response(status)
+        for name, value in headers.items():
+            h.send_header(name, value)
         h.send_header("Content-Type", ctype)
         h.send_header("Content-Length", str(len(data)))
         h.end_headers()
@@ -396,3 +431,36 @@ ROUTES = {
     "responses": ("/v1/responses", responses_body),
     "messages": ("/v1/messages", messages_body),
 }
+
+
+# --- the gateway as a process ----------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def gateway_cli(*args: str, env: dict | None = None) -> subprocess.Popen:
+    """`python3 -m bakectl.gateway ARGS` as a Popen (`env` on top of this one's)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "bakectl.gateway", *args],
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the gateway exited: {proc.communicate()[1]}")
+        try:
+            if get(url, "/health").status == 200:
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("the gateway did not answer /health")

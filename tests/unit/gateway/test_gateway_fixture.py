@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from gateway_doubles import chat_body, get, post
+from gateway_doubles import chat_body, free_port, gateway_cli, get, post
 
 from bakectl.gateway import (
     FixtureError,
@@ -127,23 +123,6 @@ def test_provenance_written_at_record_and_updated_later(tmp_path: Path, upstream
         post(gw.url, "/v1/chat/completions", chat_body("again"))
     assert read_provenance(fx)["reward"] is None and read_provenance(fx)["task"] is None
     assert len(load_exchanges(fx)[1]) == 1
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def gateway_cli(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "bakectl.gateway", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def test_cli_serves_replay_and_writes_summary_on_sigterm(tmp_path: Path) -> None:
