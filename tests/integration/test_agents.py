@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from bakectl.gateway.formats import assemble
+from bakectl.gateway.normalize import ENDPOINTS
 from tests.integration.conftest import REPO, bakectl
 
 pytestmark = pytest.mark.integration
@@ -72,10 +74,18 @@ def _tool_calls(response: object) -> list:
     return calls
 
 
+def _answer(exchange: dict) -> object:
+    """The model's answer as one body (a streamed one folded from its events)."""
+    response = exchange["response"]
+    if isinstance(response, list):
+        return assemble(ENDPOINTS[exchange["endpoint"]], response)
+    return response
+
+
 def _trace(run: Path) -> list[tuple]:
     lines = (run / "trace.jsonl").read_text().splitlines()
     ex = [json.loads(line)["exchange"] for line in lines]
-    return [(e["endpoint"], e["key"], e["status"], json.dumps(e["response"])) for e in ex]
+    return [(e["endpoint"], e["key"], e["status"], json.dumps(_answer(e))) for e in ex]
 
 
 @pytest.fixture(scope="module")

@@ -184,7 +184,7 @@ def test_agent_image_installs_with_no_network_and_eval_images_copy_the_prefix(to
     assert spec["network"] == "none"
     bench = r.catalog.benchmark("arith")
     ev = r.eval(bench, agent, None)
-    assert "COPY --from=agent /opt/bakectl/ /opt/bakectl/" in ev.dockerfile_text
+    assert "COPY --from=agent / /" in ev.dockerfile_text
     assert "BAKECTL_AGENT_PREFIX=/opt/bakectl/agents/tool/1.2.3" in ev.dockerfile_text
     assert 'TOOL_HOME="/tmp/a b"' in ev.dockerfile_text
     assert "install.sh" not in ev.dockerfile_text  # no per-image install
