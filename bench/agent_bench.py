@@ -118,7 +118,8 @@ def per_image_install(agent: str, tasks: list[str], agent_size: int) -> None:
             tag = f"bakectl-bench/per-image-install:{os.getpid()}-{i}"
             start = time.monotonic()
             sh(
-                "docker", "buildx", "build", "--load", "--network", "none", "-f", str(df),
+                "docker", "buildx", "build", "--load", "--no-cache", "--network", "none",
+                "-f", str(df),
                 "--build-context", f"installer={INSTALLER_DIR}",
                 "--build-context", f"vendor={layer.contexts['vendor']}",
                 "-t", tag, d,

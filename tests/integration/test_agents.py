@@ -77,8 +77,10 @@ def _tool_calls(response: object) -> list:
 def _answer(exchange: dict) -> object:
     """The model's answer as one body (a streamed one folded from its events)."""
     response = exchange["response"]
-    if isinstance(response, list):
-        return assemble(ENDPOINTS[exchange["endpoint"]], response)
+    if isinstance(response, dict) and isinstance(response.get("events"), list):
+        # the trace keeps a stream as its events' data
+        events = [{"event": d.get("type"), "data": d} for d in response["events"]]
+        return assemble(ENDPOINTS[exchange["endpoint"]], events)
     return response
 
 
