@@ -74,6 +74,8 @@ class Catalog:
         self.benchmarks_dir = root / "containers" / "benchmarks"
         self.agents_dir = root / "containers" / "agents"
         self.folders = {f.name: f for f in folders}
+        # agent -> --agent-version: an installed agent at another upstream release than its pin
+        self.agent_versions: dict[str, str] = {}
 
     @property
     def core_dir(self) -> Path:
@@ -222,7 +224,12 @@ class Catalog:
                 f"agent {name!r} has no run.sh ({d / 'run.sh'})",
                 "an agent needs run.sh, started by the runtime in the eval image",
             )
-        return Agent(spec=spec, dir=d)
+        agent = Agent(spec=spec, dir=d)
+        if name in self.agent_versions:
+            from bakectl.agents.plan import with_version
+
+            agent = with_version(agent, self.agent_versions[name])
+        return agent
 
     def validate_benchmark(self, name: str) -> tuple[int, list[UsageError]]:
         """Load one benchmark and every task of it; return (entries checked, errors)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -151,14 +151,80 @@ class BenchmarkSpec(_Strict):
     limits: RunLimits = RunLimits()  # bakectl/runner/limits.py: pids, log_mb, artifacts_mb, ...
 
 
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_PKG_SPEC = r"^[A-Za-z0-9@._/+-]+(==|@)?[A-Za-z0-9{}._+-]*$"
+
+
+class AgentInstall(_Strict):
+    """How an agent from a package registry is installed, once per version, into its prefix
+    (/opt/bakectl/agents/<agent>/<version>). Package specs may say `{version}`: the agent's
+    pinned version (or --agent-version)."""
+
+    # native: the package ships a binary (npm platform package); node: a JS CLI run by the
+    # Node in the prefix; python: wheels run by the Python in the prefix.
+    runtime: Literal["native", "node", "python"]
+    npm: list[str] = Field(default=[], max_length=8)  # "name@version" specs, unpacked as is
+    pypi: list[str] = Field(default=[], max_length=8)  # "name==version" requirement specs
+    node: str | None = Field(default=None, pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")
+    python: str = Field(default="3.11", pattern=r"^3\.[0-9]+$")  # the wheels' target
+    # Paths inside unpacked npm packages to keep (globs, "name/path"); empty: everything.
+    keep: list[str] = []
+    # Commands the agent runs: name -> path under the prefix.
+    bin: dict[str, str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AgentInstall:
+        import re
+
+        for spec in self.npm + self.pypi:
+            if not re.match(_PKG_SPEC, spec):
+                raise ValueError(f"package spec {spec!r} is not name@version / name==version")
+        if self.runtime == "python" and not self.pypi:
+            raise ValueError("runtime python needs pypi: [...] packages")
+        if self.runtime in ("native", "node") and not self.npm:
+            raise ValueError(f"runtime {self.runtime} needs npm: [...] packages")
+        if self.runtime == "node" and self.node is None:
+            raise ValueError("runtime node needs node: <version> (the Node put in the prefix)")
+        for name, path in self.bin.items():
+            if not re.match(r"^[A-Za-z0-9._-]+$", name) or path.startswith("/") or ".." in path:
+                raise ValueError(f"bin {name}: {path!r} must be a relative path in the prefix")
+        return self
+
+
+class AgentGateway(_Strict):
+    # Request normalization rules for this agent, applied by the gateway at record and at
+    # replay alike; their format is the gateway's (bakectl/gateway/rules.py).
+    normalize: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _rules_parse(self) -> AgentGateway:
+        from bakectl.gateway.rules import parse_rules
+
+        parse_rules(self.normalize, "gateway.normalize")  # RulesError is a ValueError
+        return self
+
+
 class AgentSpec(_Strict):
     name: str
-    version: str = "0"
+    # The agent's own version; for an installed agent, the upstream release it is pinned to
+    # (drives the install, the prefix path and the agent-version label).
+    version: str = Field(default="0", pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
     description: str = ""
     needs_solution: bool = False
     needs_model: bool = False  # a model agent: a run without a model source is refused
     # Environment variable names passed from the run into the agent (allow-list).
     env: list[EnvName] = []
+    # Fixed environment of the eval image (telemetry off, retries, config homes).
+    environment: dict[Annotated[str, Field(pattern=_ENV_NAME)], str] = {}
+    install: AgentInstall | None = None
+    # The command that prints the agent's own version (a start-up cost to compare against).
+    version_command: list[str] = []
+    gateway: AgentGateway = AgentGateway()
+
+    # True when `version` pins an upstream release (`--agent-version` may override it).
+    @property
+    def pinned(self) -> bool:
+        return self.install is not None
 
 
 class _Loose(_Checked):

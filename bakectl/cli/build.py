@@ -103,6 +103,12 @@ def build_eval(
     ] = None,
     agent: Annotated[str, typer.Option("--agent", "-a", help="Agent id.")] = "",
     task_id: TaskIds = None,
+    agent_version: Annotated[
+        str | None,
+        typer.Option(
+            "--agent-version", help="An installed agent's upstream version (not its pin)."
+        ),
+    ] = None,
     registry: Registry = None,
     dry_run: DryRun = False,
     engine: Engine = "auto",
@@ -124,8 +130,14 @@ def build_eval(
 
     if not agent:
         raise UsageError("build eval needs --agent", "e.g. bakectl build eval arith --agent oracle")
+
+    def targets(r, bench):
+        if agent_version:
+            r.catalog.agent_versions[agent] = agent_version
+        return eval_targets(r, bench, agent, task_id)
+
     _build(
-        lambda r, bench: eval_targets(r, bench, agent, task_id),
+        targets,
         benchmark=benchmark,
         path=path,
         name=name,

@@ -8,8 +8,8 @@ from typing import NoReturn
 import typer
 
 from bakectl import __version__
+from bakectl.cli import agents, build, doctor, fixtures, gateway, images, inspect, push
 from bakectl.cli import bake as bake_cli
-from bakectl.cli import build, doctor, fixtures, gateway, images, inspect, push
 from bakectl.cli import bundle as bundle_cli
 from bakectl.cli import release as release_cli
 from bakectl.cli import report as report_cli
@@ -30,6 +30,7 @@ app.add_typer(inspect.app, name="list")
 app.add_typer(images.app, name="images")
 app.add_typer(fixtures.app, name="fixtures")
 app.add_typer(gateway.app, name="gateway")
+app.add_typer(agents.app, name="agents")
 app.command("validate")(inspect.validate)
 app.command("doctor")(doctor.doctor)
 app.command("run")(run_cli.run)

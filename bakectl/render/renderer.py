@@ -18,6 +18,7 @@ from pathlib import Path
 import jinja2
 
 from bakectl import __version__
+from bakectl.agents.layer import agent_layer, agent_prefix, dockerfile_filters
 from bakectl.catalog import Agent, Benchmark, Catalog, Task
 from bakectl.catalog.loader import env_dockerfile
 from bakectl.catalog.naming import hash_tag, repository, target_name
@@ -51,6 +52,7 @@ class ImageTarget:
     needs_local: list[str] = field(default_factory=list)
     registry: str = "bakectl"
     extra_tag: str = ""
+    network: str = ""  # bake's `network` for RUN steps: "none" for agent installs
 
     @property
     def tag(self) -> str:
@@ -137,6 +139,7 @@ class Renderer:
             keep_trailing_newline=True,
             autoescape=False,
         )
+        self._builtins.filters.update(dockerfile_filters())
 
     def _builtin(self, name: str) -> jinja2.Template:
         return self._builtins.get_template(name)
@@ -287,13 +290,23 @@ class Renderer:
         return t
 
     def agent(self, agent: Agent) -> ImageTarget:
-        key = f"agent:{agent.name}"
+        key = f"agent:{agent.name}:{agent.spec.version}"
         if key in self._cache:
             return self._cache[key]
-        text = self._builtin("agent.Dockerfile.j2").render(version=__version__, agent=agent.name)
-        digest = hash_parts("agent", text, hash_tree(agent.dir))
+        layer = agent_layer(agent, self.catalog.root, self.vars)
+        text = self._builtin("agent.Dockerfile.j2").render(
+            version=__version__, agent=agent.name, **layer.template
+        )
+        digest = hash_parts("agent", text, hash_tree(agent.dir), *layer.hashed)
         t = self._new(
-            "agent", ("agent", agent.name), digest, context=agent.dir, dockerfile_text=text
+            "agent",
+            ("agent", agent.name),
+            digest,
+            context=agent.dir,
+            dockerfile_text=text,
+            contexts=layer.contexts,
+            args=layer.args,
+            network=layer.network,
         )
         t.labels = self._labels(
             t,
@@ -333,7 +346,7 @@ class Renderer:
         agent_t = self.agent(agent)
         per_task = not bench.shared
         path = ("eval", bench.name, *((task.id,) if per_task and task else ()), agent.name)
-        key = "eval:" + "/".join(path)
+        key = "eval:" + "/".join(path) + f"@{agent.spec.version}"
         if key in self._cache:
             return self._cache[key]
         text = self._builtin("eval.Dockerfile.j2").render(
@@ -342,6 +355,8 @@ class Renderer:
             workdir=bench.spec.workdir,
             base_desc=base.name,
             has_install=(agent.dir / "install.sh").is_file(),
+            prefix=agent_prefix(agent),
+            environment=sorted(agent.spec.environment.items()),
         )
         digest = hash_parts("eval", text, base.digest, agent_t.digest, self._core_digest)
         t = self._new(
@@ -397,6 +412,8 @@ class Renderer:
                 spec["args"] = t.args
             if t.contexts:
                 spec["contexts"] = t.contexts
+            if t.network:
+                spec["network"] = t.network
             out[t.target] = spec
         return {"target": out}
 

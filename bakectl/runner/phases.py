@@ -17,6 +17,7 @@ turns faults into `RunState.fault` (a typed Fault) instead of raising.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -424,6 +425,9 @@ def _gateway(spec: RunSpec, x: ops.Executor, st: RunState, plan: RunPlan) -> boo
     if egress and not _network(spec, x, st, n.egress, False):
         return False
     st.containers.append(n.gateway)
+    if gw.rules is None and spec.agent.spec.gateway.normalize:
+        # The agent's normalization rules (agent.yaml gateway.normalize), at record and replay.
+        gw = dataclasses.replace(gw, rules=spec.agent.spec.gateway.normalize)
     res = x(gw.run_step(n, ref, spec.dir.gateway), phase="setup")
     if not res.ok:
         st.fail(f"the gateway container could not start: {res.last_error_line()}", "gateway_start")
