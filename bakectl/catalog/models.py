@@ -48,8 +48,10 @@ class _Strict(_Checked):
 # -- environment names a descriptor may pass to an agent ---------------------------------------
 
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-# Set by the runner for the agent (the gateway's address and placeholder keys, the model):
-# a descriptor naming one would override them.
+# Set by the runner or the runtime for the agent (the gateway's address and placeholder
+# keys, the model, the task's paths), or host configuration and the gateway's upstream
+# key: a descriptor naming one would override or leak it. Other BAKECTL_ names are agent
+# knobs (the chat agent's BAKECTL_MAX_TURNS) and pass.
 RESERVED_ENV = frozenset(
     {
         "OPENAI_BASE_URL",
@@ -58,9 +60,16 @@ RESERVED_ENV = frozenset(
         "ANTHROPIC_BASE_URL",
         "ANTHROPIC_API_KEY",
         "ANTHROPIC_AUTH_TOKEN",
+        "BAKECTL_MODEL",
+        "BAKECTL_WORKDIR",
+        "BAKECTL_INSTRUCTION",
+        "BAKECTL_AGENT_LOG_DIR",
+        "BAKECTL_UPSTREAM_API_KEY",
+        "BAKECTL_ROOT",
+        "BAKECTL_BUILD_DIR",
+        "BAKECTL_REGISTRY",
     }
 )
-RESERVED_ENV_PREFIXES = ("BAKECTL_",)
 
 
 def check_env_name(name: str) -> str:
@@ -69,7 +78,7 @@ def check_env_name(name: str) -> str:
             f"{name[:80]!r} is not an environment variable name (letters, digits, '_'; "
             "no '=value': values come from the host)"
         )
-    if name in RESERVED_ENV or name.startswith(RESERVED_ENV_PREFIXES):
+    if name in RESERVED_ENV:
         raise ValueError(f"{name} is set by the runner (gateway address, keys, model)")
     return name
 

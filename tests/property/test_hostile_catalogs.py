@@ -248,7 +248,15 @@ ENV_ENTRY = st.one_of(
     st.text(max_size=30),
     st.sampled_from(
         ["OPENAI_BASE_URL", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"]
-        + ["BAKECTL_MODEL", "BAKECTL_X", "OPENAI_BASE_URL=http://evil", "A=B", "HOME", "_OK1"]
+        + [
+            "BAKECTL_MODEL",
+            "BAKECTL_UPSTREAM_API_KEY",
+            "BAKECTL_MAX_TURNS",
+            "OPENAI_BASE_URL=http://evil",
+            "A=B",
+            "HOME",
+            "_OK1",
+        ]
     ),
 )
 
@@ -257,12 +265,11 @@ ENV_ENTRY = st.one_of(
 def test_agent_env_entries(entries: list[str]) -> None:
     import re
 
-    reserved = {"OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_API_BASE", "ANTHROPIC_BASE_URL"}
-    reserved |= {"ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"}
+    from bakectl.catalog.models import RESERVED_ENV as reserved
 
     def fine(e: str) -> bool:
         ok = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", e) is not None
-        return ok and e not in reserved and not e.startswith("BAKECTL_")
+        return ok and e not in reserved
 
     with world() as w:
         path = w.agent("chat") / "agent.yaml"
