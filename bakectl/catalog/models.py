@@ -58,9 +58,10 @@ class _Strict(_Checked):
 # -- environment names a descriptor may pass to an agent ---------------------------------------
 
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-# Set by the runner for the agent (the gateway's address and placeholder keys, the model,
-# the attempt, the phase and workdir) or held by bakectl alone (the upstream key): a
-# descriptor naming one would override them. The one list: runner/spec.py reads it too.
+# Set by the runner or the runtime for the agent (the gateway's address and placeholder
+# keys, the model, the task's paths), or host configuration and the gateway's upstream
+# key: a descriptor naming one would override or leak it. Other BAKECTL_ names are agent
+# knobs (the chat agent's BAKECTL_MAX_TURNS) and pass. The one list: runner/spec.py reads it.
 RESERVED_ENV = frozenset(
     {
         "OPENAI_BASE_URL",
@@ -75,6 +76,11 @@ RESERVED_ENV = frozenset(
         "BAKECTL_WORKDIR",
         "BAKECTL_UPSTREAM_API_KEY",
         "BAKECTL_GATEWAY_RULES",
+        "BAKECTL_INSTRUCTION",
+        "BAKECTL_AGENT_LOG_DIR",
+        "BAKECTL_ROOT",
+        "BAKECTL_BUILD_DIR",
+        "BAKECTL_REGISTRY",
     }
 )
 

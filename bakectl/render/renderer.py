@@ -216,6 +216,11 @@ class Renderer:
                 workdir=bench.spec.workdir,
                 task_id=task.id if task else None,
             )
+        except UnicodeDecodeError as exc:  # a file it includes (the loader checked src itself)
+            raise UsageError(
+                f"{src}: a template it includes is not UTF-8 text (byte at offset {exc.start})",
+                "save the included files as UTF-8",
+            ) from None
         except jinja2.TemplateSyntaxError as exc:
             raise UsageError(
                 f"{src}:{exc.lineno}: template syntax error: {exc.message}",

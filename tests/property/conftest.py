@@ -12,7 +12,7 @@ _COMMON = dict(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     print_blob=True,
 )
-settings.register_profile("ci", max_examples=15, derandomize=True, database=None, **_COMMON)
+settings.register_profile("ci", max_examples=10, derandomize=True, database=None, **_COMMON)
 settings.register_profile("dev", max_examples=25, **_COMMON)
 settings.register_profile("deep", max_examples=400, **_COMMON)
 settings.load_profile(

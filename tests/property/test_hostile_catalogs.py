@@ -248,7 +248,16 @@ ENV_ENTRY = st.one_of(
     st.text(max_size=30),
     st.sampled_from(
         ["OPENAI_BASE_URL", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"]
-        + ["BAKECTL_MODEL", "BAKECTL_WORKDIR", "OPENAI_BASE_URL=http://evil", "A=B", "HOME", "_OK1"]
+        + [
+            "BAKECTL_MODEL",
+            "BAKECTL_UPSTREAM_API_KEY",
+            "BAKECTL_MAX_TURNS",
+            "BAKECTL_WORKDIR",
+            "OPENAI_BASE_URL=http://evil",
+            "A=B",
+            "HOME",
+            "_OK1",
+        ]
     ),
 )
 

@@ -723,6 +723,8 @@ def test_task_toml_limits_within_what_the_engine_accepts(std, toml: str, field: 
         "ANTHROPIC_API_KEY",
         "BAKECTL_MODEL",
         "BAKECTL_PHASE",
+        "BAKECTL_UPSTREAM_API_KEY",
+        "BAKECTL_WORKDIR",
         "OPENAI_BASE_URL=http://evil.example",
         "FOO=bar",
         "1ABC",
@@ -746,5 +748,11 @@ def test_agent_env_refuses_reserved_and_malformed_names(std, entry: str) -> None
 
 
 def test_agent_env_accepts_plain_names(std) -> None:
-    std.write(std.agent_dir("chat") / "agent.yaml", "name: chat\nenv: [HOME, my_var, _X1]\n")
-    assert Catalog(std.root).agent("chat").spec.env == ["HOME", "my_var", "_X1"]
+    text = "name: chat\nenv: [HOME, my_var, _X1, BAKECTL_MAX_TURNS]\n"
+    std.write(std.agent_dir("chat") / "agent.yaml", text)
+    assert Catalog(std.root).agent("chat").spec.env == [
+        "HOME",
+        "my_var",
+        "_X1",
+        "BAKECTL_MAX_TURNS",
+    ]

@@ -493,3 +493,10 @@ def test_resume_refuses_crafted_task_ids(std, run_cli, build_dir, fake_docker, t
     res = run_cli("run", "arith", "--agent", "chat", "--resume", str(batch))
     assert_rejected(res, build_dir, fake_docker, ["invalid task id", "batch.json"])
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_template_including_a_non_utf8_file(std, run_cli, build_dir, fake_docker) -> None:
+    template = std.write(std.containers / TEMPLATE, "FROM scratch\n{% include 'part.txt' %}\n")
+    (template.parent / "part.txt").write_bytes(b"RUN echo \xff\n")
+    res = run_cli(*eval_args("arith"))
+    assert_rejected(res, build_dir, fake_docker, [str(template), "not UTF-8"])
