@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from bakectl.engine.plan import Step
+from bakectl.engine.plan import ProcessResult, Step
 from bakectl.errors import BakectlError
 
 RUN_LABEL = "dev.bakectl.run"
@@ -383,26 +383,8 @@ def list_labelled(kind: str, run_id: str | None = None) -> Step:
 # -- execution ----------------------------------------------------------------------------
 
 
-@dataclass
-class Outcome:
-    step: Step
-    returncode: int | None  # None: timed out
-    stdout: str = ""
-    stderr: str = ""
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
-
-    @property
-    def timed_out(self) -> bool:
-        return self.returncode is None
-
-    def last_error_line(self) -> str:
-        lines = [ln.strip() for ln in self.stderr.splitlines() if ln.strip()]
-        lines = [ln for ln in lines if not ln.startswith("Run 'docker")]
-        return lines[-1] if lines else f"exit {self.returncode}"
+# One result type for every command bakectl runs (engine/plan.py's).
+Outcome = ProcessResult
 
 
 @dataclass
@@ -456,7 +438,7 @@ class Executor:
                     timeout=timeout,
                     start_new_session=True,
                 )
-                result = Outcome(step, proc.returncode, proc.stdout, proc.stderr)
+                result = Outcome(step, proc.returncode, stderr=proc.stderr, stdout=proc.stdout)
         except subprocess.TimeoutExpired:
             result = Outcome(step, None)
         except FileNotFoundError as exc:

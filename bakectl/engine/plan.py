@@ -76,6 +76,11 @@ class ProcessResult:
     def timed_out(self) -> bool:
         return self.returncode is None
 
+    def last_error_line(self) -> str:
+        lines = [ln.strip() for ln in self.stderr.splitlines() if ln.strip()]
+        lines = [ln for ln in lines if not ln.startswith("Run 'docker")]
+        return lines[-1] if lines else f"exit {self.returncode}"
+
 
 StepResult = ProcessResult  # the name build.py and the CLI know
 

@@ -281,10 +281,10 @@ def engine_down(x: ops.Executor) -> str | None:
 
 
 def _engine_error(why: str) -> BakectlError:
-    return BakectlError(
-        f"the docker engine does not answer: {why}",
-        "start it (make setup, or dockerd), check DOCKER_HOST, then run bakectl score again",
-    )
+    """The one way bakectl says the engine is down (engine.docker.engine_error)."""
+    from bakectl.engine.docker import engine_error
+
+    return engine_error(why)
 
 
 def _pick_image(x: ops.Executor, images: dict[str, ImageRef], key: str) -> str | None:

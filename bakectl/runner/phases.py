@@ -81,7 +81,7 @@ class DryExecutor(ops.Executor):
             print(f"# {step.note}", file=self.echo)
         print(f"$ {line}", file=self.echo)
         fake = {"wait": "0\n", "container": "running 0 null\n"}.get(step.argv[1], "")
-        return ops.Outcome(step, 0, fake)
+        return ops.Outcome(step, 0, stdout=fake)
 
 
 # -- the image as its Dockerfile defined it ----------------------------------------------

@@ -1,5 +1,6 @@
 """bakectl score on the real engine: a re-score is a ResultRecord beside the old one that
-report counts; an engine that does not answer is said so, never "image missing"."""
+report counts; an engine that does not answer is said so (as every command says it), never "image
+missing"."""
 
 from __future__ import annotations
 
@@ -41,8 +42,8 @@ def kept_attempt(tmp_path: Path, image: str) -> Path:
 def test_engine_down_is_said_so(tmp_path: Path) -> None:
     job = kept_attempt(tmp_path, "bakectl/eval/arith/chat:not-there")
     res = bakectl("score", job, env={"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"})
-    assert res.returncode == 1, res.stderr
-    assert "error: the docker engine does not answer" in res.stderr
+    assert res.returncode == 2, res.stderr  # as every command says it (engine.docker)
+    assert "error: the docker engine is not running" in res.stderr
     assert "not in docker's store" not in res.stderr and "Traceback" not in res.stderr
     assert not list((job / "tasks" / "1" / "attempt-1").glob("rescore-*"))
 

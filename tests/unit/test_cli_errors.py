@@ -480,18 +480,19 @@ def test_interrupt_says_what_it_stopped(
 
 @pytest.mark.parametrize("task_id", ["../../escape", "a\x00b", "/abs", "..", "a/b"])
 def test_resume_refuses_crafted_task_ids(std, run_cli, build_dir, fake_docker, tmp_path, task_id):
-    """batch.json ids become paths on --resume: '..' wrote outside the run directory and a
+    """job.json ids become paths on --resume: '..' wrote outside the job directory and a
     NUL byte was a ValueError traceback. They are checked before any path is built."""
     import json
 
-    batch = tmp_path / "runs" / "b1"
-    batch.mkdir(parents=True)
-    doc = {"kind": "bakectl-batch", "version": 1, "batch_id": "b1", "benchmark": "arith"}
-    doc.update(agent="chat", tasks=[task_id])
-    (batch / "batch.json").write_text(json.dumps(doc))
+    job = tmp_path / "runs" / "b1"
+    job.mkdir(parents=True)
+    doc = {"kind": "job", "schema_version": 1, "job_id": "b1", "agent": "chat"}
+    doc.update(created_at="2026-12-01T00:00:00+00:00", bakectl_version="0.1.0")
+    doc.update(source={"kind": "catalog", "benchmark": "arith"}, task_ids=[task_id])
+    (job / "job.json").write_text(json.dumps(doc))
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    res = run_cli("run", "arith", "--agent", "chat", "--resume", str(batch))
-    assert_rejected(res, build_dir, fake_docker, ["invalid task id", "batch.json"])
+    res = run_cli("run", "--resume", str(job))
+    assert_rejected(res, build_dir, fake_docker, ["is not a valid id", "job.json"])
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
 
