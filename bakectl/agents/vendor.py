@@ -78,13 +78,17 @@ def _fetch_hint(agent: str, version: str) -> str:
     return f"fetch it on a machine that reaches the registries: bakectl agents fetch {agent} --agent-version {version}"
 
 
+class VendorMissing(UsageError):
+    """An agent version not fetched yet: a build precondition, not a descriptor error."""
+
+
 def vendor_set(root: Path, plan: InstallPlan) -> VendorSet:
     """The verified set of `plan`'s agent version; UsageError when it is missing, does not
     match its hashes, or was fetched for other packages."""
     d = set_dir(root, plan.agent, plan.version)
     path = d / MANIFEST
     if not path.is_file():
-        raise UsageError(
+        raise VendorMissing(
             f"agent {plan.agent} {plan.version} is not in the vendor cache ({d})",
             _fetch_hint(plan.agent, plan.version),
         )

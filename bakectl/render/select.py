@@ -74,8 +74,18 @@ def render_errors(r: Renderer) -> list[UsageError]:
                 rendered.append(r.base(b, task))
             except UsageError as exc:
                 errors.append(exc)
+    from bakectl.agents.vendor import VendorMissing
+
+    agents = []
+    for a in r.catalog.agent_names():
+        try:
+            agents.append(r.agent(r.catalog.agent(a)))
+        except VendorMissing:
+            continue  # not fetched yet: build says so (bakectl agents fetch A)
+        except UsageError as exc:
+            errors.append(exc)
     try:
-        r.bake_definition(rendered + [r.agent(r.catalog.agent(a)) for a in r.catalog.agent_names()])
+        r.bake_definition(rendered + agents)
     except UsageError as exc:
         errors.append(exc)
     return errors
