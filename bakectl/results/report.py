@@ -59,17 +59,31 @@ JOB_FILE = "job.json"
 
 
 def is_job(path: Path) -> bool:
-    return (Path(path) / JOB_FILE).is_file()
+    try:
+        return (Path(path) / JOB_FILE).is_file()
+    except OSError:  # a name too long, a folder we may not read: not a job
+        return False
+
+
+def check_path(path: Path) -> None:
+    """The path a user gave exists and can be looked at, else one clear error."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise UsageError(
+            f"{path}: no such directory", "give a job directory runs/<job_id>"
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror}", "give a job directory runs/<job_id>") from None
 
 
 def find_jobs(path: Path) -> list[Path]:
     """[path] for a job directory, its job directories (sorted) for a folder of jobs;
     UsageError for anything else (a Harbor job folder, a random folder)."""
     path = Path(path)
+    check_path(path)
     if is_job(path):
         return [path]
-    if not path.exists():
-        raise UsageError(f"{path}: no such directory", "give a job directory runs/<job_id>")
     if path.is_dir():
         jobs = sorted(d for d in path.iterdir() if d.is_dir() and is_job(d))
         if jobs:
@@ -90,14 +104,13 @@ def not_a_job(path: Path) -> UsageError:
 def find_one_job(path: Path) -> Path:
     """A job directory itself (gate and score take one job, not a folder of them)."""
     path = Path(path)
+    check_path(path)
     if is_job(path):
         return path
     if path.is_dir() and any(is_job(d) for d in path.iterdir() if d.is_dir()):
         raise UsageError(
             f"{path} is a folder of jobs, not one job", f"give one of them: {path}/<job_id>"
         )
-    if not path.exists():
-        raise UsageError(f"{path}: no such directory", "give a job directory runs/<job_id>")
     raise not_a_job(path)
 
 

@@ -53,7 +53,7 @@ from bakectl.results.records import (
     read_record,
     write_record,
 )
-from bakectl.results.report import find_one_job, newest_result
+from bakectl.results.report import check_path, find_one_job, newest_result
 from bakectl.results.rundir import RunDir, read_rewards, write_json
 from bakectl.results.verdict import AgentSeen, VerifierSeen, decide
 from bakectl.signals import sigterm_interrupts
@@ -194,6 +194,7 @@ def task_runs(path: Path, tasks: list[str] | None = None) -> list[Path]:
     """The attempt directories to score: every attempt-<k>/ with a run.json of the job's
     tasks (or of `tasks`), or PATH itself when it is one attempt directory."""
     path = Path(path)
+    check_path(path)
     if (path / "run.json").is_file() and not (path / "job.json").is_file():
         run = _run_of(path)
         if tasks and run.task not in tasks:

@@ -501,3 +501,10 @@ def test_template_including_a_non_utf8_file(std, run_cli, build_dir, fake_docker
     (template.parent / "part.txt").write_bytes(b"RUN echo \xff\n")
     res = run_cli(*eval_args("arith"))
     assert_rejected(res, build_dir, fake_docker, [str(template), "not UTF-8"])
+
+
+@pytest.mark.parametrize("command", ["report", "gate", "score"])
+def test_a_job_path_too_long_for_the_filesystem(std, run_cli, build_dir, fake_docker, command):
+    """Found by tests/property: a 300-character name was an OSError traceback."""
+    res = run_cli(command, "x" * 300)
+    assert_rejected(res, build_dir, fake_docker, ["File name too long"])
