@@ -262,11 +262,11 @@ def fault_batch(lab, tmp_path_factory):
     try:
         # Stop the gateway of gwstop's first attempt while its agent waits.
         agent = wait_for(
-            lambda: next((n for n in running_names() if n.endswith("-gwstop-a1-agent")), None),
+            lambda: next((n for n in running_names() if n.endswith("-gwstop-a1-env")), None),
             timeout=300,
             what="gwstop's agent",
         )
-        gateway = agent.removesuffix("-agent") + "-gateway"
+        gateway = agent.removesuffix("-env") + "-gateway"
         subprocess.run(["docker", "kill", gateway], capture_output=True, check=True)
         stdout, stderr = proc.communicate(timeout=300)
     finally:
@@ -389,7 +389,7 @@ def test_interrupt_keeps_finished_results_and_cleans_up(lab, tmp_path, sig):
     )
     try:
         wait_for(
-            lambda: any(n.endswith("-slow-a1-agent") for n in running_names()),
+            lambda: any(n.endswith("-slow-a1-env") for n in running_names()),
             timeout=120,
             what="slow's agent",
         )

@@ -230,7 +230,7 @@ def test_signal_stops_everything(faults_lab, tmp_path, sig, form):
     )
     try:
         wait_for(
-            lambda: any(ln.endswith("-agent") for ln in _labelled()),
+            lambda: any(ln.endswith("-env") for ln in _labelled()),
             timeout=120,
             what="the agent container",
         )
@@ -244,4 +244,4 @@ def test_signal_stops_everything(faults_lab, tmp_path, sig, form):
     errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert errors and f"interrupted by {sig.name}" in errors[-1], err
     assert _children(proc.pid) == []
-    assert not [ln for ln in _labelled() if "-agent" in ln]
+    assert not [ln for ln in _labelled() if "-env" in ln]
