@@ -709,11 +709,11 @@ def test_prune_leaves_a_live_runs_objects_alone(lab, tmp_path):
                 (
                     ln[2:]
                     for ln in _labelled()
-                    if ln.startswith("c ") and ln.endswith("-agent") and "sleeper" in ln
+                    if ln.startswith("c ") and ln.endswith("-env") and "sleeper" in ln
                 ),
                 None,
             ),
-            what="the live run's agent container",
+            what="the live run's environment container",
         )
         dry = bakectl("prune", "--dry-run")
         assert net in dry.stdout  # its owner is gone
