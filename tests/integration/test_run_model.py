@@ -52,7 +52,7 @@ def test_every_harbor_field_task_scores_oracle_1_and_nop_below(engine, tmp_path)
     for task, row in rows.items():
         assert row[1:3] == ["passed", "1"] and row[-1] == "yes", (task, res.stdout)
     # reward.json's two named metrics are both kept in the verifier's logs.
-    (run,) = [p for p in tmp_path.iterdir() if "reward-json-metrics-oracle" in p.name]
+    (run,) = tmp_path.glob("*/tasks/reward-json-metrics/attempt-1")  # the oracle's job
     metrics = json.loads((run / "verifier/logs/reward.json").read_text())
     assert metrics == {"correctness": 1, "format": 1}
 
@@ -139,14 +139,14 @@ def _run(lab: CatalogLab, task: str, tmp_path: Path, agent: str = "oracle"):
 def test_a_healthcheck_that_never_passes_is_an_error_with_its_output(lab, tmp_path):
     result, run = _run(lab, "hc-never", tmp_path)
     assert result.status == "error", result.line()
-    assert run["fault_kind"] == "healthcheck"
+    assert result.fault.kind == "healthcheck"
     assert "healthcheck never passed" in result.message and "not-ready-3c1d" in result.message
     assert "agent" not in run["exit_codes"]  # the agent never started
 
 
 def test_an_entrypoint_that_fails_is_an_error_and_keeps_dockers_stderr(lab, tmp_path):
     result, run = _run(lab, "bad-entrypoint", tmp_path)
-    assert result.status == "error" and run["fault_kind"] == "container_start", result.line()
+    assert result.status == "error" and result.fault.kind == "container_start", result.line()
     # The image's own ENTRYPOINT ran (and failed): its words are in the message.
     assert "/no/such/entrypoint" in result.message
     failed = [c for c in run["commands"] if c["exit_code"] not in (0, None)]
@@ -158,14 +158,14 @@ def test_an_agent_past_its_timeout_is_killed_inside_the_shared_container(lab, tm
     assert result.status == "timeout", result.line()
     # The verifier still scored what the agent left, in the same container.
     assert result.reward == 1.0
-    kills = [c["command"] for c in run["commands"] if "BAKECTL_PHASE=agent" in c["command"]]
+    kills = [c["line"] for c in run["commands"] if "BAKECTL_PHASE=agent" in c["line"]]
     assert any(c.startswith("docker exec -u 0 ") for c in kills)
     assert not (result.run_dir / "artifacts/late.txt").exists()
 
 
 def test_a_sidecar_that_exits_is_an_error_naming_it(lab, tmp_path):
     result, run = _run(lab, "sidecar-exits", tmp_path)
-    assert result.status == "error" and run["fault_kind"] == "sidecar", result.line()
+    assert result.status == "error" and result.fault.kind == "sidecar", result.line()
     assert "sidecar 'cache'" in result.message and "code 4" in result.message
     assert "bye-8d2e" in result.message  # its own last words
     assert "agent" not in run["exit_codes"]
