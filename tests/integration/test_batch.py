@@ -547,10 +547,21 @@ def test_a_corrupt_provenance_is_an_error(engine, tmp_path):
     fx = tmp_path / "fx"
     shutil.copytree(FIXTURE, fx)
     (fx / "provenance.json").write_text("{not json")
-    res, job_dir, result = _chat(tmp_path, "--replay", str(fx))
-    assert res.returncode == 1, res.stderr
-    assert result["status"] == "error" and result["fault"]["kind"] == "fixture_corrupt"
-    assert "provenance.json" in result["message"]
+    out = tmp_path / "runs"
+    res = bakectl(
+        *"run arith --agent chat -t 1 -q --out".split(),
+        str(out),
+        "--replay",
+        str(fx),
+        env={"BAKECTL_ROOT": str(REPO)},
+        check=False,
+    )
+    # The fixture a single --replay names is bad input: refused before anything runs.
+    # (In a --replay-dir job, one task's corrupt fixture is that task's fixture_corrupt.)
+    assert res.returncode == 2, res.stderr
+    (error,) = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
+    assert "provenance.json" in error and "not valid JSON" in error
+    assert not out.exists()
 
 
 def test_a_replayed_job_passes_and_counts_tokens(engine, tmp_path):
