@@ -86,7 +86,8 @@ def _images() -> set[str]:
     [
         ["build", "eval", "arith", "--agent", "oracle", "--no-cache"],
         ["build", "eval", "terminal-tasks", "--agent", "nop", "--no-cache"],
-        ["build", "all", "--no-cache"],
+        # the built-in agents: the real ones need their vendor caches (test_agents fetches them)
+        ["build", "all", "--agent", "chat", "--agent", "oracle", "--agent", "nop", "--no-cache"],
         ["build", "eval", "arith", "--agent", "nop", "--engine", "podman", "--no-cache"],
         ["push", "eval", "arith", "--agent", "nop", "--registry", "127.0.0.1:5999/x"],
         ["images", "bootstrap", "--force"],
