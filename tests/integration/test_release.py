@@ -39,6 +39,12 @@ def lab(engine, tmp_path_factory):
     root = tmp_path_factory.mktemp("release") / "proj"
     shutil.copytree(REPO / "containers", root / "containers")
     shutil.copy(REPO / "docker-bake.hcl", root / "docker-bake.hcl")
+    # The built-in agents and the two example benchmarks only: the real agents need their
+    # vendor caches (test_agents' room), the Harbor examples are test_run_model's.
+    for agent in ("claude-code", "codex", "mini-swe-agent", "opencode", "qwen-code"):
+        shutil.rmtree(root / "containers/agents" / agent, ignore_errors=True)
+    for bench in ("harbor-fields", "harbor-images"):
+        shutil.rmtree(root / "containers/benchmarks" / bench, ignore_errors=True)
     tasks = root / "containers/benchmarks/terminal-tasks/tasks"
     for t in ("env-greeting", "word-count"):
         shutil.rmtree(tasks / t)
