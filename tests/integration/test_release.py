@@ -266,8 +266,9 @@ def test_release_killed_mid_push_is_finished_by_a_rerun(lab, registry, tmp_path)
         (["--registry", "127.0.0.1:5000/e", "--only", "eval/nothing*"], "matches no image"),
     ],
 )
-def test_bad_release_input(engine, tmp_path, args, what):
-    res = bakectl("release", "all", *args, "-o", str(tmp_path / "r.json"), check=False)
+def test_bad_release_input(lab, tmp_path, args, what):
+    out = str(tmp_path / "r.json")
+    res = bakectl("release", "all", *args, "-o", out, check=False, env=lab.env)
     assert res.returncode == 2, res.stderr
     lines = res.stderr.splitlines()
     assert lines[0].startswith("error: ") and what in lines[0], res.stderr
@@ -275,8 +276,8 @@ def test_bad_release_input(engine, tmp_path, args, what):
     assert not (tmp_path / "r.json").exists()
 
 
-def test_release_plan_shards_cover_the_matrix_once(engine):
-    doc = json.loads(bakectl("release", "plan", "--json", "--shards", "3").stdout)
+def test_release_plan_shards_cover_the_matrix_once(lab):
+    doc = json.loads(bakectl("release", "plan", "--json", "--shards", "3", env=lab.env).stdout)
     assert doc["matrix"]["shard"] == ["1/3", "2/3", "3/3"]
     targets = [img["target"] for img in doc["images"]]
     assert len(targets) == len(set(targets)) and "gateway" in targets
