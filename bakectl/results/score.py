@@ -406,15 +406,19 @@ def rescore_run(catalog, run_dir: Path, *, echo: TextIO | None = sys.stderr) -> 
     verdict = decide(agent=agent, verifier=verifier, fault=fault or _carried_fault(old))
     finished = datetime.now(UTC)
     rs.status, rs.message, rs.reward, rs.out_dir = verdict.status, verdict.message, v.reward, out
+    # The re-score's identity, the same in its run.json and its result.json.
+    who = dict(
+        run_id=rid,
+        job_id=run.job_id,
+        benchmark=run.benchmark,
+        task=run.task,
+        agent=run.agent,
+        attempt=run.attempt,
+    )
     write_record(
         rd.run_json,
         RunRecord(
-            run_id=rid,
-            job_id=run.job_id,
-            benchmark=run.benchmark,
-            task=run.task,
-            agent=run.agent,
-            attempt=run.attempt,
+            **who,
             images={"verifier": ImageRef(ref=image)},
             commands=[
                 CommandRecord(line=c["command"], exit_code=c["exit_code"], seconds=c["seconds"])
@@ -429,14 +433,9 @@ def rescore_run(catalog, run_dir: Path, *, echo: TextIO | None = sys.stderr) -> 
     write_record(
         rd.result_json,
         ResultRecord(
-            run_id=rid,
-            job_id=run.job_id,
-            benchmark=run.benchmark,
-            task=run.task,
-            agent=run.agent,
+            **who,
             agent_version=old.agent_version if old else None,
             model=old.model if old else None,
-            attempt=run.attempt,
             status=verdict.status,
             fault=verdict.fault,
             reward=v.reward if verdict.status != "error" else None,
