@@ -38,7 +38,7 @@ MAX_EXCHANGES = 40  # per attempt
 MAX_TEXT = 1500  # characters of one message or response shown
 MAX_EXCHANGE_TEXT = 24_000  # characters of one attempt's exchanges (then: "N more")
 MAX_LOG = 6000  # characters of a log's tail
-DETAIL_BUDGET = 8 << 20  # characters of details embedded in one page
+DETAIL_BUDGET = 2 << 20  # characters of details embedded in one page (`view` serves the rest)
 # Whose details are embedded first when the page's budget runs out: the tasks to look at.
 DETAIL_ORDER = {"error": 0, "invalid": 1, "timeout": 2, "failed": 3}
 LOGS = ("agent/container.log", "verifier/container.log", "gateway/gateway.log")

@@ -52,6 +52,7 @@ from bakectl.engine import containers as ops
 from bakectl.engine.plan import Step
 from bakectl.errors import BakectlError, UsageError
 from bakectl.render.renderer import ImageTarget, Renderer
+from bakectl.results import index as results_index
 from bakectl.results.records import (
     Fault,
     JobRecord,
@@ -707,6 +708,11 @@ def run_job(
 
     def finish(u: _Unit, result: TaskResult) -> None:
         u.final = result
+        if result.record is not None and result.run_dir is not None:
+            # The attempt is complete on disk: the report may read it from the index.
+            results_index.note(
+                job_dir, result.run_dir, result.run_dir / "result.json", result.record
+            )
         progress.finished(result)
         if on_result is not None:
             try:

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bakectl.results import index as results_index
 from bakectl.results.records import (
     Fault,
     JobRecord,
@@ -82,9 +83,18 @@ def result_record(job_id: str, a: Att, **over) -> ResultRecord:
     return ResultRecord(**fields)
 
 
-def write_job(root: Path, atts: list[Att], /, *, tasks: list[str] | None = None, **job) -> Path:
+def write_job(
+    root: Path,
+    atts: list[Att],
+    /,
+    *,
+    tasks: list[str] | None = None,
+    index: bool = True,
+    **job,
+) -> Path:
     """A job directory; `tasks` defaults to the attempts' tasks in order (list more to
-    have tasks that never started)."""
+    have tasks that never started). index: add each finished attempt to results.jsonl,
+    as the runner and `score` do (index=False: a job from before the index)."""
     job_id = job.pop("job_id", root.name)
     ids = tasks or list(dict.fromkeys(a.task for a in atts))
     if "attempts" not in job:
@@ -108,19 +118,23 @@ def write_job(root: Path, atts: list[Att], /, *, tasks: list[str] | None = None,
         )
         if a.missing:
             continue
-        write_record(d / "result.json", result_record(job_id, a))
+        counted = (d / "result.json", result_record(job_id, a))
+        write_record(*counted)
         if a.rescore is not None:
             status = "passed" if (primary_reward(a.rescore) or 0) >= 1 else "failed"
             r = Att(a.task, status, a.k, rewards=a.rescore, seconds=0.5)
             rd = d / "rescore-20261201T210000Z"
             rd.mkdir()
-            write_record(
+            counted = (
                 rd / "result.json",
                 result_record(job_id, r, rescored_at="2026-12-01T21:00:00Z"),
             )
+            write_record(*counted)
         if a.trace is not None:
             (d / "trace.jsonl").write_text("".join(json.dumps(x) + "\n" for x in a.trace))
         if a.agent_log is not None:
             (d / "agent").mkdir(exist_ok=True)
             (d / "agent" / "container.log").write_text(a.agent_log)
+        if index:
+            results_index.note(root, d, *counted)
     return root
