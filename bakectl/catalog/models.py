@@ -412,7 +412,7 @@ def unsupported_fields(spec: TaskSpec) -> list[str]:
             )
             what = "section" if isinstance(_raw(spec, path), dict) else "field"
             notes.append(f"unknown {what} {path!r}{hint}: not a Harbor task.toml {what}, ignored")
-        elif path in UNSUPPORTED:
+        elif path in UNSUPPORTED and not _is_default(owner, path):
             notes.append(f"field {path!r} is not supported: {UNSUPPORTED[path]}")
         elif path == "environment.network_mode" and spec.environment.network_mode == "allowlist":
             notes.append(f"field {path!r} = 'allowlist' is not supported: run as no-network")
@@ -422,6 +422,16 @@ def unsupported_fields(spec: TaskSpec) -> list[str]:
         if a.service not in (None, "main"):
             notes.append(f"artifact {a.source!r}: service {a.service!r} is not supported")
     return notes
+
+
+def _is_default(owner: BaseModel, path: str) -> bool:
+    """A field set to what it is anyway (Harbor's task template writes
+    `build_timeout_sec = 600.0` and `mcp_servers = []` into every task) asks for nothing."""
+    name = path.rpartition(".")[2]
+    field = type(owner).model_fields[name]
+    return not field.is_required() and getattr(owner, name) == field.get_default(
+        call_default_factory=True
+    )
 
 
 def _known_fields(spec: TaskSpec, parent: str) -> list[str]:

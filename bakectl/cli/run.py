@@ -120,7 +120,10 @@ def run(
     ] = None,
     tasks: Annotated[
         str | None,
-        typer.Option("--tasks", help="'all', 'id,id,glob*' or '@FILE' (one id or glob a line)."),
+        typer.Option(
+            "--tasks",
+            help="'all', 'id,id,glob*' or '@FILE' (one id or glob a line); default with -p: all.",
+        ),
     ] = None,
     limit: Limit = None,
     concurrency: Annotated[
@@ -249,6 +252,8 @@ def run(
             "--task-id and --tasks exclude each other",
             f"one task: --task-id {task_id}; several: --tasks {task_id},...",
         )
+    if task_id is None and tasks is None and path is not None:
+        tasks = "all"  # as `harbor run -p`: a task folder is its task, a dataset all of them
     if task_id is None and tasks is None:
         raise UsageError(
             "which tasks? pass --task-id T or --tasks all|ID,ID|GLOB|@FILE",
@@ -530,7 +535,8 @@ def oracle(
         typer.Option("--task-id", "-t", help="Task id or glob (repeatable)."),
     ] = None,
     tasks: Annotated[
-        str | None, typer.Option("--tasks", help="'all', 'id,id,glob*' or '@FILE'.")
+        str | None,
+        typer.Option("--tasks", help="'all', 'id,id,glob*' or '@FILE' (default with -p: all)."),
     ] = None,
     all_tasks: Annotated[bool, typer.Option("--all", help="Every task of the benchmark.")] = False,
     limit: Limit = None,
@@ -558,6 +564,9 @@ def oracle(
         example="bakectl oracle terminal-tasks --all, or bakectl oracle -p TASKS/ --all",
     )
     given = [x for x in (task_id, tasks, all_tasks or None) if x]
+    if not given and path is not None:
+        all_tasks = True  # as `harbor run -p`: a task folder is its task, a dataset all of them
+        given = [True]
     if len(given) != 1:
         where = f"-p {path}" if path is not None else benchmark
         raise UsageError(

@@ -77,6 +77,20 @@ def test_unsupported_and_misspelt_fields_are_named():
     assert len(notes) == 4
 
 
+def test_fields_set_to_harbors_defaults_ask_for_nothing():
+    """Harbor's task template writes these into every task: no warning for them."""
+    s = spec(
+        "[environment]\nbuild_timeout_sec = 600.0\nmcp_servers = []\ncpus = 1\n"
+        "memory_mb = 2048\ngpus = 0\nallow_internet = true\n"
+    )
+    assert unsupported_fields(s) == []
+    changed = unsupported_fields(spec("[environment]\nbuild_timeout_sec = 60.0\n"))
+    assert changed == [
+        "field 'environment.build_timeout_sec' is not supported: "
+        "bakectl builds every image in one bake graph"
+    ]
+
+
 def test_metadata_and_task_tables_are_free_form():
     s = spec('[metadata]\nanything = 1\n[task]\nname = "org/x"')
     assert unsupported_fields(s) == []
