@@ -94,7 +94,7 @@ def write_job(
 ) -> Path:
     """A job directory; `tasks` defaults to the attempts' tasks in order (list more to
     have tasks that never started). index: add each finished attempt to results.jsonl,
-    as the runner and `score` do (index=False: a job from before the index)."""
+    as the runner does (index=False: a job from before the index)."""
     job_id = job.pop("job_id", root.name)
     ids = tasks or list(dict.fromkeys(a.task for a in atts))
     if "attempts" not in job:
