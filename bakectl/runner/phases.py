@@ -95,18 +95,6 @@ PHASE_NAMES = {
 }
 
 
-class DryExecutor(ops.Executor):
-    """Prints every command (read-only ones too) and pretends each succeeded."""
-
-    def __call__(self, step, *, phase, timeout=None, output=None, record=True):
-        line = step.shell() + (f" > {output} 2>&1" if output else "")
-        if step.note:
-            print(f"# {step.note}", file=self.echo)
-        print(f"$ {line}", file=self.echo)
-        fake = {"wait": "0\n", "container": "running 0 null\n"}.get(step.argv[1], "")
-        return ops.Outcome(step, 0, stdout=fake)
-
-
 # -- the image as its Dockerfile defined it ----------------------------------------------
 
 

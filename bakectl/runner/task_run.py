@@ -39,7 +39,6 @@ from bakectl.runner.outcome import (
     write_attempt,
 )
 from bakectl.runner.phases import (
-    DryExecutor,
     RunState,
     after_agent,
     agent_phase,
@@ -57,7 +56,7 @@ def execute(spec: RunSpec) -> TaskResult:
     """Run a prepared task: every docker object it makes is gone when this returns."""
     o = spec.options
     if o.dry_run:
-        x: ops.Executor = DryExecutor(echo=sys.stdout)
+        x = ops.Executor.dry(sys.stdout)
     else:
         x = ops.Executor(echo=o.echo)
         spec.dir.create(gateway=o.gateway is not None)
