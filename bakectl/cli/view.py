@@ -1,8 +1,16 @@
-"""bakectl view: the jobs under a folder, served on 127.0.0.1 (standard library only)."""
+"""bakectl view: the jobs under a folder, served on 127.0.0.1 (standard library only).
+
+The listing reads two small files per job, job.json and summary.json (when the job has
+one: a job still running, or stopped before its end, shows what job.json says), never a
+job's results, and keeps what it read until either file changes: a folder of many big
+jobs lists at once. A job's page, its tasks' details and a comparison are read from the
+job's records when they are asked for.
+"""
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -61,6 +69,8 @@ def _handler(root: Path):
     def jobs() -> dict[str, Path]:
         return {p.name: p for p in find_jobs(root)}
 
+    listing = Listing()
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "bakectl-view"
 
@@ -84,9 +94,7 @@ def _handler(root: Path):
             try:
                 known = jobs()
                 if not parts:
-                    return self._send(
-                        200, page.render_listing(root, [load_job(p) for p in known.values()])
-                    )
+                    return self._send(200, listing.render(root, list(known.values())))
                 if parts[0] == "compare":
                     picked = [known[n] for n in query.get("job", []) if n in known]
                     if not picked:
@@ -119,3 +127,125 @@ def _handler(root: Path):
                 self._send(500, f"error: {exc.message}\nhint: {exc.hint or ''}\n", "text/plain")
 
     return Handler
+
+
+# -- the listing ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListedJob:
+    """One row of the listing: job.json, and summary.json when the job has one."""
+
+    name: str
+    created_at: str
+    what: str
+    n_tasks: int
+    attempts: int
+    pass_rate: float | None = None
+    errored: int | None = None
+    missing: int | None = None
+    note: str = ""  # why the numbers are not there
+
+
+def list_job(job_dir: Path) -> ListedJob:
+    """A job's row from its job.json and summary.json alone (its results are not read)."""
+    from bakectl.errors import BakectlError
+    from bakectl.results.records import JobRecord, SummaryRecord, read_record
+
+    record = read_record(job_dir / "job.json", JobRecord)
+    what = f"{record.source.benchmark} x {record.agent}" + (
+        f" ({record.model})" if record.model else ""
+    )
+    row = ListedJob(
+        job_dir.name, record.created_at, what, len(record.task_ids), max(record.attempts, 1)
+    )
+    summary_file = job_dir / "summary.json"
+    if not summary_file.is_file():
+        return replace(row, note="no summary.json yet: running, or stopped before its end")
+    try:
+        s = read_record(summary_file, SummaryRecord)
+    except BakectlError as exc:
+        return replace(row, note=f"summary.json: {exc.message}")
+    what = f"{s.benchmark} x {s.agent}" + (f" ({s.model})" if s.model else "")
+    return replace(
+        row,
+        what=what,
+        n_tasks=s.n_tasks,
+        attempts=s.attempts,
+        pass_rate=s.pass_rate,
+        errored=s.errored,
+        missing=s.missing,
+    )
+
+
+class Listing:
+    """The rows of the jobs under a folder, each read again only when its job.json or
+    summary.json changed (by size and mtime)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._rows: dict[Path, tuple[tuple, ListedJob]] = {}
+        self._lock = threading.Lock()  # ThreadingHTTPServer: one request per thread
+
+    def row(self, job_dir: Path) -> ListedJob:
+        key = tuple(_stamp(job_dir / name) for name in ("job.json", "summary.json"))
+        with self._lock:
+            known = self._rows.get(job_dir)
+        if known is not None and known[0] == key:
+            return known[1]
+        row = list_job(job_dir)
+        with self._lock:
+            self._rows[job_dir] = (key, row)
+        return row
+
+    def render(self, root: Path, job_dirs: list[Path]) -> str:
+        return render_listing(root, [self.row(d) for d in job_dirs])
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def render_listing(root: Path, rows: list[ListedJob]) -> str:
+    """The jobs under ROOT, newest first, each a link to its page; tick several to compare."""
+    from html import escape
+    from urllib.parse import quote
+
+    from bakectl.results.page_assets import CSS
+
+    def num(v: int | None) -> str:
+        return "-" if v is None else str(v)
+
+    body = []
+    for r in sorted(rows, key=lambda r: r.created_at, reverse=True):
+        name = escape(r.name, quote=True)
+        rate = "-" if r.pass_rate is None else f"{r.pass_rate:.3f}"
+        note = f' <span class=note title="{escape(r.note, quote=True)}">*</span>' if r.note else ""
+        body.append(
+            f'<tr><td><input type=checkbox name=job value="{name}"></td>'
+            f'<td><a href="jobs/{escape(quote(r.name), quote=True)}/">{name}</a>{note}</td>'
+            f"<td>{escape(r.what)}</td><td class=num>{r.n_tasks}</td>"
+            f"<td class=num>{r.attempts}</td><td class=num>{rate}</td>"
+            f"<td class=num>{num(r.errored)}</td><td class=num>{num(r.missing)}</td>"
+            f"<td>{escape(r.created_at)}</td></tr>"
+        )
+    rows_html = "".join(body) or "<tr><td colspan=9 class=note>no jobs yet</td></tr>"
+    where = escape(str(root))
+    return (
+        "<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
+        f"<title>bakectl jobs · {where}</title><style>{CSS}</style></head><body>"
+        f"<header><h1>Jobs under {where}</h1>"
+        "<div class=sub>bakectl view: the numbers are each job's summary.json (* : none yet); "
+        "each job's page is read from its records when opened</div></header>"
+        "<main><form action=compare method=get><h2>Jobs</h2><table id=jobs><thead><tr>"
+        "<th></th><th>job</th><th>what</th><th class=num>tasks</th><th class=num>attempts</th>"
+        "<th class=num>pass rate</th><th class=num>errored</th><th class=num>missing</th>"
+        f"<th>created</th></tr></thead><tbody>{rows_html}</tbody></table>"
+        "<p><button type=submit>compare the ticked jobs side by side</button></p>"
+        "</form></main></body></html>\n"
+    )

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import functools
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from bakectl.engine.plan import ProcessResult, Step
+from bakectl.engine.plan import DryRunner, ProcessResult, Runner, Step, run_process
 from bakectl.errors import BakectlError
 
 RUN_LABEL = "dev.bakectl.run"
@@ -389,14 +388,28 @@ Outcome = ProcessResult
 
 @dataclass
 class Executor:
-    """Runs Steps for one run: echoes mutating ones, records every one for run.json.
+    """Runs Steps for one run through the engine's one runner (engine/plan.py's
+    run_process; `dry()` prints instead; a FakeRunner in unit tests), echoes mutating
+    ones, records every one for run.json.
 
-    Commands run in their own session, so a Ctrl-C reaches bakectl alone, which
-    then cleans up; a docker CLI killed half-way would leave objects behind.
+    run_process starts each command in its own session, so a Ctrl-C reaches bakectl
+    alone, which then cleans up; a docker CLI killed half-way would leave objects behind.
     """
 
     echo: TextIO | None = field(default_factory=lambda: sys.stderr)
     records: list[dict] = field(default_factory=list)
+    runner: Runner = run_process
+
+    @classmethod
+    def dry(cls, out: TextIO) -> Executor:
+        """`--dry-run`: every command printed (read-only ones too), none run; `docker wait`
+        and `docker container inspect` answer as a healthy, finished run would."""
+        answers = {"docker wait": "0\n", "docker container": "running 0 null\n"}
+        return cls(echo=out, runner=DryRunner(out, answers=answers))
+
+    @property
+    def dry_run(self) -> bool:
+        return isinstance(self.runner, DryRunner)
 
     def __call__(
         self,
@@ -407,45 +420,14 @@ class Executor:
         output: Path | None = None,
         record: bool = True,
     ) -> Outcome:
-        if self.echo is not None and step.mutates:
+        echoes = self.echo is not None and step.mutates and not self.dry_run
+        if echoes:
             print(f"$ {step.shell()}", file=self.echo, flush=True)
-        env = {**os.environ, **dict(step.env)}
         start = time.monotonic()
-        try:
-            if output is not None:
-                output.parent.mkdir(parents=True, exist_ok=True)
-                with output.open("wb") as fh:
-                    proc = subprocess.run(
-                        step.argv,
-                        env=env,
-                        stdout=fh,
-                        stderr=subprocess.STDOUT,
-                        stdin=subprocess.DEVNULL,
-                        timeout=timeout,
-                        start_new_session=True,
-                    )
-                result = Outcome(step, proc.returncode)
-                if proc.returncode != 0:  # its stderr went to the file: keep the tail
-                    result.stderr = _file_tail(output)
-            else:
-                proc = subprocess.run(
-                    step.argv,
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    errors="replace",
-                    stdin=subprocess.DEVNULL,
-                    timeout=timeout,
-                    start_new_session=True,
-                )
-                result = Outcome(step, proc.returncode, stderr=proc.stderr, stdout=proc.stdout)
-        except subprocess.TimeoutExpired:
-            result = Outcome(step, None)
-        except FileNotFoundError as exc:
-            raise BakectlError(
-                f"command not found: {step.argv[0]}",
-                "run 'make setup' (scripts/setup-engine.sh) to install the container engine",
-            ) from exc
+        if output is not None:
+            result = self.runner(step, output=output, timeout=timeout)
+        else:
+            result = self.runner(step, timeout=timeout)
         result.seconds = time.monotonic() - start
         if record:
             self.records.append(
@@ -460,24 +442,9 @@ class Executor:
                 }
             )
         quiet = output is not None  # its output is in the file; the terminal stays short
-        if (
-            self.echo is not None
-            and step.mutates
-            and not result.ok
-            and result.stderr.strip()
-            and not quiet
-        ):
+        if echoes and not result.ok and result.stderr.strip() and not quiet:
             print(result.stderr.rstrip(), file=self.echo, flush=True)
         return result
-
-
-def _file_tail(path: Path, limit: int = 2000) -> str:
-    try:
-        with path.open("rb") as fh:
-            fh.seek(max(0, path.stat().st_size - limit))
-            return fh.read().decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def _tail(text: str, limit: int = 2000) -> str:

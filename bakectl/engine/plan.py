@@ -5,11 +5,12 @@ Every mutating action goes through a Step so `--dry-run` can print exactly
 what would run, and a real run echoes each line before executing it.
 
 Running: `run_process` is the one subprocess runner (its own process group, stopped on
-Ctrl-C/SIGTERM and at a timeout; one result type, ProcessResult). `run_step` streams a
-build's stderr to ours while keeping a copy (through a pseudo-terminal when ours is a
-terminal, so bake draws its TTY progress). `DryRunner` prints and runs nothing;
-`FakeRunner` is the test double that answers by argv prefix. Both are callables
-`(step) -> ProcessResult`, like `run_process`.
+Ctrl-C/SIGTERM and at a timeout; output captured, or into a file; one result type,
+ProcessResult). `run_step` streams a build's stderr to ours while keeping a copy
+(through a pseudo-terminal when ours is a terminal, so bake draws its TTY progress).
+`DryRunner` prints and runs nothing; `FakeRunner` is the test double that answers by
+argv prefix. All three are `Runner`s, callables `(step, **kw) -> ProcessResult`; a run's
+Executor (engine/containers.py) takes any of them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import IO, TextIO
+from pathlib import Path
+from typing import IO, Protocol, TextIO
 
 from bakectl.errors import BakectlError
 
@@ -120,6 +122,7 @@ def run_process(
     capture_stdout: bool = True,
     stdout: IO[bytes] | None = None,
     stderr_to_stdout: bool = False,
+    output: Path | None = None,
     cwd: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
@@ -128,8 +131,25 @@ def run_process(
     """The one subprocess runner: `step` in its own process group (a Ctrl-C reaches bakectl
     alone, which then stops the group: SIGINT/SIGTERM never leave a child running), its
     output captured (or into `stdout`), killed with its group at `timeout`.
+    `output`: stdout and stderr into this file (created with its parents); when the command
+    fails, the file's tail is the result's stderr.
     `kill_group_after` (with `stdout` a file): also kill what the command left running in
     its group when it ends."""
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with output.open("wb") as fh:
+            res = run_process(
+                step,
+                stdout=fh,
+                stderr_to_stdout=True,
+                cwd=cwd,
+                env=env,
+                timeout=timeout,
+                kill_group_after=kill_group_after,
+            )
+        if res.returncode not in (0, None):  # its stderr went to the file: keep the tail
+            res.stderr = _file_tail(output)
+        return res
     full_env = dict(os.environ if env is None else env)
     full_env.update(dict(step.env))
     start = time.monotonic()
@@ -168,6 +188,15 @@ def run_process(
         if kill_group_after:
             _kill_now(proc)
     return ProcessResult(step, code, _text(err), _text(out), time.monotonic() - start)
+
+
+def _file_tail(path: Path, limit: int = 2000) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(max(0, path.stat().st_size - limit))
+            return fh.read().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _kill_now(proc: subprocess.Popen) -> None:
@@ -240,15 +269,27 @@ def _stderr_is_terminal() -> bool:
         return False
 
 
+class Runner(Protocol):
+    """What runs a Step: `run_process`, `DryRunner` or `FakeRunner` (keyword arguments as
+    run_process takes them; the dry and fake ones read only what they need)."""
+
+    def __call__(self, step: Step, **kw) -> ProcessResult: ...
+
+
 class DryRunner:
-    """Prints each command and runs nothing (`--dry-run`); every command "succeeds"."""
+    """Prints each command (its note first, `> FILE 2>&1` for an `output` file) and runs
+    nothing (`--dry-run`); every command "succeeds", answering `answers` by argv prefix."""
 
     def __init__(self, out: TextIO | None = None, answers: Mapping[str, str] | None = None):
         self.out = out
         self.answers = dict(answers or {})  # argv prefix (space-joined) -> stdout to pretend
 
-    def __call__(self, step: Step, **_: object) -> ProcessResult:
-        print(f"$ {step.shell()}", file=self.out or sys.stdout, flush=True)
+    def __call__(self, step: Step, *, output: Path | None = None, **_: object) -> ProcessResult:
+        out = self.out or sys.stdout
+        if step.note:
+            print(f"# {step.note}", file=out)
+        redirect = f" > {output} 2>&1" if output is not None else ""
+        print(f"$ {step.shell()}{redirect}", file=out, flush=True)
         joined = " ".join(step.argv)
         stdout = next((v for k, v in self.answers.items() if joined.startswith(k)), "")
         return ProcessResult(step, 0, "", stdout)

@@ -62,6 +62,8 @@ class RunState:
     trace: Path | None = None
     notes: list[str] = field(default_factory=list)
     plan: RunPlan | None = None
+    phase: str = "setup"  # the phase running now (each phase names itself as it starts)
+    stopped_in: str | None = None  # the phase a Ctrl-C/SIGTERM/cancel was first seen in
 
     @property
     def error(self) -> str:
@@ -71,17 +73,26 @@ class RunState:
         if self.fault is None:  # the first fault is the cause; later ones follow from it
             self.fault = Fault.of(kind, message)
 
+    def stopped(self) -> None:
+        """Ctrl-C, SIGTERM or a job's cancel stopped the run in `stopped_in`: that is the
+        fault. What the stop brought about (the killed environment container, a docker
+        exec cut short) follows from it and is kept as a note, never the cause."""
+        if self.fault is not None and self.fault.kind == "interrupted":
+            return
+        if self.fault is not None:
+            self.notes.append(f"also: {self.fault.message}")
+        where = PHASE_NAMES.get(self.stopped_in or self.phase, self.stopped_in or self.phase)
+        self.fault = Fault.of("interrupted", f"interrupted during {where}")
 
-class DryExecutor(ops.Executor):
-    """Prints every command (read-only ones too) and pretends each succeeded."""
 
-    def __call__(self, step, *, phase, timeout=None, output=None, record=True):
-        line = step.shell() + (f" > {output} 2>&1" if output else "")
-        if step.note:
-            print(f"# {step.note}", file=self.echo)
-        print(f"$ {line}", file=self.echo)
-        fake = {"wait": "0\n", "container": "running 0 null\n"}.get(step.argv[1], "")
-        return ops.Outcome(step, 0, stdout=fake)
+# How an interrupt's message names each phase.
+PHASE_NAMES = {
+    "setup": "setup",
+    "agent": "the agent phase",
+    "collect": "the collect phase (after the agent)",
+    "verifier": "the verifier phase",
+    "cleanup": "cleanup",
+}
 
 
 # -- the image as its Dockerfile defined it ----------------------------------------------
@@ -363,6 +374,7 @@ def _network(spec: RunSpec, x: ops.Executor, st: RunState, name: str, internal: 
 
 
 def setup(spec: RunSpec, x: ops.Executor, st: RunState) -> bool:
+    st.phase = "setup"
     n, gw = spec.names, spec.options.gateway
     base_ref = spec.eval_image.deps[0].image if spec.eval_image.deps else spec.eval_image.image
     eval_cfg, base = inspect_images(x, [spec.eval_image.image, base_ref])
@@ -541,6 +553,7 @@ def agent_phase(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
     assert st.plan is not None
     n = spec.names
     started = time.monotonic()
+    st.phase = "agent"
     st.agent_started = True
     res = x(st.plan.agent, phase="agent", timeout=spec.agent_timeout, output=spec.dir.agent_output)
     st.timings["agent"] = round(time.monotonic() - started, 3)
@@ -581,6 +594,7 @@ def _exec_failure(output: Path) -> str:
 
 def after_agent(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
     """Check and stop the gateway, keep its trace; keep the workdir and the artifacts."""
+    st.phase = "collect"
     n, gw, dry = spec.names, spec.options.gateway, spec.options.dry_run
     if gw is not None and n.gateway in st.containers:
         res = x(ops.state(n.gateway), phase="collect")
@@ -636,6 +650,7 @@ def verifier_phase(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
     assert st.plan is not None
     if st.fault is not None and st.fault.kind in ("container_start", "sidecar"):
         return  # nothing the agent did can be scored: the environment itself failed
+    st.phase = "verifier"
     plan, n, task = st.plan, spec.names, spec.task
     started = time.monotonic()
     if plan.verifier_mode == "shared":
@@ -748,6 +763,7 @@ def _verifier_container(spec: RunSpec, x: ops.Executor, st: RunState, plan: RunP
 
 
 def cleanup(spec: RunSpec, x: ops.Executor, st: RunState) -> None:
+    st.phase = "cleanup"
     started = time.monotonic()
     if st.containers:
         x(ops.remove_containers(st.containers), phase="cleanup")

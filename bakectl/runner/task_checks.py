@@ -8,12 +8,12 @@ does not have, a Windows task, a compose file using what bakectl cannot run).
 from __future__ import annotations
 
 import shutil
-import subprocess
 from functools import cache
 
 from bakectl.catalog import Task
 from bakectl.catalog.models import unsupported_fields
-from bakectl.errors import UsageError
+from bakectl.engine.plan import Step, run_process
+from bakectl.errors import BakectlError, UsageError
 
 
 def task_notes(task: Task) -> list[str]:
@@ -27,10 +27,8 @@ def host_gpus() -> int:
     if shutil.which("nvidia-smi") is None:
         return 0
     try:
-        out = subprocess.run(
-            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=False
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired):
+        out = run_process(Step(("nvidia-smi", "-L"), mutates=False), timeout=10).stdout
+    except BakectlError:  # gone since `which` saw it
         return 0
     return sum(1 for line in out.splitlines() if line.startswith("GPU "))
 

@@ -39,7 +39,6 @@ from bakectl.runner.outcome import (
     write_attempt,
 )
 from bakectl.runner.phases import (
-    DryExecutor,
     RunState,
     after_agent,
     agent_phase,
@@ -57,7 +56,7 @@ def execute(spec: RunSpec) -> TaskResult:
     """Run a prepared task: every docker object it makes is gone when this returns."""
     o = spec.options
     if o.dry_run:
-        x: ops.Executor = DryExecutor(echo=sys.stdout)
+        x = ops.Executor.dry(sys.stdout)
     else:
         x = ops.Executor(echo=o.echo)
         spec.dir.create(gateway=o.gateway is not None)
@@ -74,25 +73,28 @@ def execute(spec: RunSpec) -> TaskResult:
         try:
             if setup(spec, x, st):
                 st.timings["setup"] = round(time.monotonic() - t0, 3)
-                _check_cancel(o)
+                _check_cancel(o, st)
                 agent_phase(spec, x, st)
+                _seen_cancel(o, st)  # in the agent's phase, before collecting renames it
                 after_agent(spec, x, st)
-                _check_cancel(o)
+                _check_cancel(o, st)
                 if st.agent_started:
                     verifier_phase(spec, x, st)
             elif spec.names.gateway in st.containers:
                 log = spec.dir.gateway / "gateway.log"
                 x(ops.logs(spec.names.gateway), phase="setup", output=log)
         except _Cancelled:
-            # a job's Ctrl-C, seen in this worker thread at a phase boundary
-            st.fail(f"interrupted during {_phase(st)}", "interrupted")
+            pass  # a job's Ctrl-C, seen in this worker thread at a phase boundary
         except KeyboardInterrupt:
             interrupted = True
-            st.fail(f"interrupted during {_phase(st)}", "interrupted")
+            st.stopped_in = st.stopped_in or st.phase
         except BakectlError as exc:
             st.fail(exc.message)
         finally:
             with signals_deferred():
+                _seen_cancel(o, st)  # e.g. a setup that failed because its container was killed
+                if st.stopped_in is not None:
+                    st.stopped()
                 cleanup(spec, x, st)
                 result = _finish(spec, st, x, started_at, time.monotonic() - t0)
     if interrupted:
@@ -104,16 +106,20 @@ class _Cancelled(Exception):
     pass
 
 
-def _check_cancel(o: RunOptions) -> None:
-    if o.cancel is not None and o.cancel.is_set():
+def _seen_cancel(o: RunOptions, st: RunState) -> bool:
+    """Whether the job was cancelled; the first time, remember the phase it was seen in
+    (the phase the stop cut short: its commands return early once the job's containers
+    are killed)."""
+    if o.cancel is None or not o.cancel.is_set():
+        return False
+    if st.stopped_in is None:
+        st.stopped_in = st.phase
+    return True
+
+
+def _check_cancel(o: RunOptions, st: RunState) -> None:
+    if _seen_cancel(o, st):
         raise _Cancelled
-
-
-def _phase(st: RunState) -> str:
-    """The phase a run was in when it stopped (for an interrupt's message)."""
-    if st.verifier_ran or "verifier" in st.exit_codes:
-        return "the verifier phase"
-    return "the agent phase" if st.agent_started else "setup"
 
 
 def _finish(

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import REPO, CatalogLab
-from tests.support.polling import process_alive, wait_for
+from tests.support.polling import containers_of, process_alive, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -229,8 +229,8 @@ def test_signal_stops_everything(faults_lab, tmp_path, sig, form):
         text=True,
     )
     try:
-        wait_for(
-            lambda: any(ln.endswith("-env") for ln in _labelled()),
+        wait_for(  # this process's own (the engine is shared with other runs)
+            lambda: any(n.endswith("-env") for n in containers_of(proc.pid)),
             timeout=120,
             what="the agent container",
         )

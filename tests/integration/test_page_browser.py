@@ -192,9 +192,16 @@ def test_page_jobs_side_by_side(tab, tmp_path: Path) -> None:
 
 
 def test_view_serves_listing_and_pages(tab, tmp_path: Path) -> None:
+    from bakectl.results.report import write_summary
+
     runs = tmp_path / "runs"
-    job_a(runs)
-    write_job(runs / "job-b", [Att("t1", "passed", rewards={"reward": 1.0})])
+    write_summary(job_a(runs))
+    write_job(runs / "job-b", [Att("t1", "passed", rewards={"reward": 1.0})])  # no summary yet
+    # The listing reads job.json and summary.json, never the results: job-c's damaged
+    # result shows only when its page is opened.
+    job_c = write_job(runs / "job-c", [Att("t1", "failed", rewards={"reward": 0.0})])
+    write_summary(job_c)
+    (job_c / "tasks/t1/attempt-1/result.json").write_text("{not json")
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "bakectl.cli.main", "view", runs, "--port", str(port)],
@@ -216,7 +223,20 @@ def test_view_serves_listing_and_pages(tab, tmp_path: Path) -> None:
         assert busy.returncode == 2 and f"127.0.0.1:{port} is in use" in busy.stderr
         assert "hint: pick another" in busy.stderr
         tab.goto(f"http://127.0.0.1:{port}/")
-        assert tab.locator("#jobs tbody tr").count() == 2
+        assert tab.locator("#jobs tbody tr").count() == 3
+        rows = {
+            r.split("\t")[1].rstrip(" *"): r.split("\t")[2:8]
+            for r in tab.locator("#jobs tbody tr").all_inner_texts()
+        }
+        # what, tasks, attempts, pass rate, errored, missing
+        assert rows["job-a"] == ["arith x chat (scripted)", "4", "1", "0.667", "1", "0"]
+        assert rows["job-b"] == ["arith x chat (scripted)", "1", "1", "-", "-", "-"]
+        assert rows["job-c"] == ["arith x chat (scripted)", "1", "1", "0.000", "0", "0"]
+        assert tab.locator("a:text-is('job-b') + span.note").count() == 1  # no summary yet
+        assert tab.locator("a:text-is('job-a') + span.note").count() == 0
+        damaged = tab.goto(f"http://127.0.0.1:{port}/jobs/job-c/")
+        assert damaged.status == 500 and "result.json" in tab.inner_text("body")
+        tab.goto(f"http://127.0.0.1:{port}/")
         tab.click("a:text-is('job-a')")
         tab.wait_for_selector("body[data-ready='1']")
         assert summary(tab, "pass-rate") == ["0.667"]

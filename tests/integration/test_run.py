@@ -24,7 +24,7 @@ from bakectl.results.records import JobRecord, ResultRecord, RunRecord, read_rec
 from bakectl.results.rundir import read_rewards
 from tests.integration.conftest import REPO, CatalogLab, bakectl
 from tests.support.images import image_members
-from tests.support.polling import wait_for
+from tests.support.polling import containers_of, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -445,11 +445,6 @@ def test_image_that_cannot_start_is_an_error(lab, tmp_path):
     assert "verifier" not in run.exit_codes
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known defect, left open in issue 7: after the merge a Ctrl-C of a single run "
-    "records 'interrupted' without naming the phase it stopped",
-)
 def test_ctrl_c_cleans_up(lab, tmp_path):
     proc = subprocess.Popen(
         [
@@ -465,12 +460,14 @@ def test_ctrl_c_cleans_up(lab, tmp_path):
         text=True,
     )
     try:
-        wait_for(  # this run's environment (other runs share the engine)
-            lambda: any(
-                ln.startswith("c ") and ln.endswith("-env") and "-arith-sleeper-" in ln
-                for ln in _labelled()
+        # This process's environment container (other runs share the engine), and its
+        # agent started: the agent's output file is opened as its docker exec starts.
+        wait_for(
+            lambda: (
+                any(n.endswith("-env") for n in containers_of(proc.pid))
+                and any(tmp_path.glob("*/tasks/1/attempt-1/agent/container.log"))
             ),
-            what="the environment container",
+            what="the agent phase",
         )
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)

@@ -24,3 +24,30 @@ def process_alive(pid: int) -> bool:
     except (FileNotFoundError, IndexError):
         return False
     return state != "Z"
+
+
+def containers_of(pid: int) -> list[str]:
+    """The running bakectl containers the process `pid` owns (its dev.bakectl.owner label,
+    host/pid/start): other runs on the same engine, another engineer's test of the same
+    name included, are never mistaken for it."""
+    import subprocess
+
+    out = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "--filter",
+            "label=dev.bakectl.owner",
+            "--format",
+            '{{.Names}} {{.Label "dev.bakectl.owner"}}',
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout
+    names = []
+    for line in out.splitlines():
+        name, _, owner = line.partition(" ")
+        parts = owner.split("/")
+        if len(parts) == 3 and parts[1] == str(pid):
+            names.append(name)
+    return names

@@ -77,3 +77,40 @@ def test_fake_runner_answers_by_longest_prefix_and_records_calls():
     assert fake(Step(("docker", "ps"))).ok
     assert fake.calls == [("docker", "info"), ("docker", "ps")]
     assert os.getpid()  # no process was started: nothing to clean up
+
+
+def test_output_file_takes_both_streams_and_a_failure_keeps_its_tail(tmp_path):
+    log = tmp_path / "deep" / "out.log"
+    res = run_process(Step(("sh", "-c", "echo out; echo err >&2; exit 4")), output=log)
+    assert res.returncode == 4 and log.read_text() == "out\nerr\n"
+    assert res.stderr == "out\nerr\n"  # the file's tail: what went wrong
+    assert run_process(Step(("true",)), output=log).stderr == ""
+
+
+def test_a_runs_executor_records_every_command_through_the_fake():
+    from bakectl.engine import containers as ops
+
+    fake = FakeRunner({"docker wait": (None, "", ""), "docker kill": (0, "", "")})
+    x = ops.Executor(echo=None, runner=fake)
+    code, timed_out = ops.wait_bounded(x, "c", 5.0, "agent")
+    assert timed_out and fake.calls[:2] == [("docker", "wait", "c"), ("docker", "kill", "c")]
+    assert [(r["phase"], r["command"], r.get("timed_out")) for r in x.records][:2] == [
+        ("agent", "docker wait c", True),
+        ("agent", "docker kill c", None),
+    ]
+
+
+def test_a_dry_executor_prints_notes_and_redirects_and_answers_as_a_healthy_run(tmp_path):
+    from bakectl.engine import containers as ops
+
+    out = io.StringIO()
+    x = ops.Executor.dry(out)
+    marker = tmp_path / "ran"
+    assert x(ops.wait("c", limit=3), phase="agent").stdout == "0\n"
+    res = x(Step(("touch", str(marker))), phase="setup", output=tmp_path / "log")
+    assert res.ok and not marker.exists() and not (tmp_path / "log").exists()
+    assert out.getvalue().splitlines() == [
+        "# at most 3 s, then: docker kill c",
+        "$ docker wait c",
+        f"$ touch {marker} > {tmp_path / 'log'} 2>&1",
+    ]

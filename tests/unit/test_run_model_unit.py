@@ -237,3 +237,35 @@ def test_compose_top_level_networks_and_outside_contexts_are_refused(tmp_path: P
     (env / "docker-compose.yaml").write_text("services:\n  cache:\n    build: ../..\n")
     with pytest.raises(UsageError, match="is not a folder inside"):
         load_compose(env, "p")
+
+
+def test_an_interrupt_is_the_fault_and_names_the_phase_it_cut_short():
+    from bakectl.runner.phases import RunState
+
+    st = RunState()
+    st.phase = "agent"
+    # The stop kills the environment container; the agent phase sees it stop first.
+    st.fail("the environment container stopped during the agent phase", "container_start")
+    st.stopped_in = "agent"
+    st.phase = "collect"  # collecting what the agent left, after the stop was seen
+    st.stopped()
+    assert st.fault is not None and st.fault.kind == "interrupted"
+    assert st.fault.message == "interrupted during the agent phase"
+    assert st.notes == ["also: the environment container stopped during the agent phase"]
+    st.stopped()  # once is enough: a second stop changes nothing
+    assert st.fault.message == "interrupted during the agent phase" and len(st.notes) == 1
+
+
+def test_a_cancel_is_remembered_in_the_phase_it_was_first_seen():
+    from bakectl.runner.phases import RunState
+    from bakectl.runner.spec import RunOptions
+    from bakectl.runner.task_run import _seen_cancel
+
+    cancel = threading.Event()
+    o, st = RunOptions(cancel=cancel), RunState()
+    assert not _seen_cancel(o, st) and st.stopped_in is None
+    cancel.set()
+    st.phase = "setup"
+    assert _seen_cancel(o, st) and st.stopped_in == "setup"
+    st.phase = "agent"
+    assert _seen_cancel(o, st) and st.stopped_in == "setup"
