@@ -124,7 +124,7 @@ def bench_catalog() -> None:
             )
         finally:
             remove_images(local + "/")
-            remove_images(reg)
+            remove_images(reg + "/")
 
 
 def bench_tested() -> None:
@@ -148,7 +148,7 @@ def bench_tested() -> None:
             )
         finally:
             remove_images(local + "/")
-            remove_images(reg)
+            remove_images(reg + "/")
 
 
 def bench_graph(tasks: int) -> None:
