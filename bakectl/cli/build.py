@@ -92,7 +92,7 @@ def _build(
         )
     else:
         r = setup(registry, base_images=base_images)
-    r.overrides = parse_all(opts.all_sets())  # hashed: rendered targets must see them
+    r.overrides = parse_all(opts.hashed_sets())  # hashed: rendered targets must see them
     Builder(r, opts).build(targets_fn(r, benchmark))
 
 

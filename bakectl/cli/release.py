@@ -82,12 +82,20 @@ def release(
         raise UsageError(
             "release needs a registry", "pass --registry HOST[:PORT]/PATH or set BAKECTL_REGISTRY"
         )
-    opts = BuildOptions(engine=engine, dry_run=dry_run, platforms=platform or [], sets=set_ or [])
+    opts = BuildOptions(
+        engine=engine,
+        dry_run=dry_run,
+        platforms=platform or [],
+        sets=set_ or [],
+        provenance=provenance,
+        sbom=sbom,
+        progress=progress,
+    )
     r = setup(registry)
     if not planning:
         check_push_registry(r.vars["REGISTRY"])
     r.vars["TAG"] = ""  # the release tag is a registry alias, never a second build tag
-    r.overrides = parse_all(opts.all_sets())
+    r.overrides = parse_all(opts.hashed_sets())
     targets = select(release_targets(r, benches or None), only, chosen_shard)
     if planning:
         typer.echo(json.dumps(plan_document(targets, r.vars["REGISTRY"], shards), indent=2))

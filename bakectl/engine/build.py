@@ -53,6 +53,17 @@ class BuildOptions:
         platform = [f"*.platform={','.join(self.platforms)}"] if self.platforms else []
         return platform + list(self.sets)
 
+    def hashed_sets(self) -> list[str]:
+        """all_sets plus the attestations, which bake's --provenance/--sbom are shorthand
+        for (`*.attest=type=...`): an image with attestations is other bytes in the
+        registry (an index), so it never passes for the same image without them."""
+        attest = [
+            f"*.attest=type={kind},{value}"
+            for kind, value in (("provenance", self.provenance), ("sbom", self.sbom))
+            if value
+        ]
+        return self.all_sets() + attest
+
 
 # Targets (dependencies included) in one bake invocation; BAKECTL_BAKE_BATCH overrides.
 BAKE_BATCH = 40
@@ -302,7 +313,7 @@ class Builder:
         from bakectl.render.overrides import check_targets, parse_all
 
         names = list(dict.fromkeys(c.target for t in targets for c in t.closure()))
-        check_targets(self.r.overrides or parse_all(self.o.all_sets()), names)
+        check_targets(self.r.overrides or parse_all(self.o.hashed_sets()), names)
 
     def missing(self, targets: list[ImageTarget]) -> list[ImageTarget]:
         """The targets to build: those the local store lacks (all of them when pushing

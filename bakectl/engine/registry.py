@@ -19,6 +19,7 @@ import json
 import os
 import re
 import sys
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -35,6 +36,9 @@ MANIFEST_TYPES = (
 )
 INDEX_TYPES = frozenset(MANIFEST_TYPES[:2])
 TIMEOUT = 30
+# Requests in flight at once (manifest and blob reads): a release of hundreds of images
+# asks one question per image, and the registry answers them side by side.
+PARALLEL = 16
 
 
 class RegistryError(BakectlError):
@@ -103,12 +107,26 @@ def _challenge(header: str) -> tuple[str, dict[str, str]]:
 
 
 class Registry:
-    def __init__(self, host: str, retries: int = 5) -> None:
+    def __init__(self, host: str, retries: int = 5, blob_cache: Path | None = None) -> None:
         self.host = host
+        # Blobs are named by their digest, so a copy read once is good forever: a warm
+        # release reads each image's config from here, not from the registry again.
+        self.blob_cache = blob_cache
         self.base = f"{'http' if is_insecure(host) else 'https'}://{host}"
         self.retries = retries
         self._auth: str | None = None  # the Authorization header that worked
         self.requests = 0
+        self._count = threading.Lock()  # requests are made from several threads
+
+    def map(self, fn, items: list) -> list:
+        """`[fn(x) for x in items]`, PARALLEL at a time (urllib blocks on the network,
+        so threads overlap the round trips); the first exception is raised."""
+        if len(items) <= 1:
+            return [fn(x) for x in items]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(PARALLEL, len(items))) as pool:
+            return list(pool.map(fn, items))
 
     # -- transport -----------------------------------------------------------------------
     def _credential_source(self) -> str:
@@ -152,9 +170,11 @@ class Registry:
         url = self.base + path
         for attempt in (1, 2):  # the second time with the credential a 401 asked for
             req = urllib.request.Request(url, data=data, method=method, headers=dict(headers))
-            if self._auth:
-                req.add_header("Authorization", self._auth)
-            self.requests += 1
+            sent = self._auth  # what this request carried (another thread may renew it)
+            if sent:
+                req.add_header("Authorization", sent)
+            with self._count:
+                self.requests += 1
             try:
                 with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
                     return resp.status, dict(resp.headers.items()), resp.read()
@@ -170,7 +190,7 @@ class Registry:
                     auth = self._token(params)
                 elif scheme == "basic" and (cred := stored_credential(self.host)):
                     auth = "Basic " + base64.b64encode(f"{cred[0]}:{cred[1]}".encode()).decode()
-                if auth and auth != self._auth:
+                if auth and auth != sent:
                     self._auth = auth
                     continue
             if status in (401, 403):
@@ -258,10 +278,41 @@ class Registry:
         return hdrs.get("Docker-Content-Digest") or manifest.digest
 
     def blob_json(self, repo: str, digest: str) -> dict:
+        cached = self._cached_blob(digest)
+        if cached is not None:
+            return json.loads(cached)
         status, _, body = self.request("GET", f"/v2/{repo}/blobs/{digest}")
         if status != 200:
             raise RegistryError(f"GET blob {repo}@{digest} answered {status}")
+        self._cache_blob(digest, body)
         return json.loads(body)
+
+    def _blob_path(self, digest: str) -> Path | None:
+        algo, _, hexd = digest.partition(":")
+        if self.blob_cache is None or algo != "sha256" or not re.fullmatch(r"[0-9a-f]{64}", hexd):
+            return None
+        return self.blob_cache / algo / hexd
+
+    def _cached_blob(self, digest: str) -> bytes | None:
+        path = self._blob_path(digest)
+        try:
+            body = path.read_bytes() if path else None
+        except OSError:
+            return None
+        # Checked, not trusted: a damaged copy is read from the registry again.
+        return body if body is not None and _sha256(body) == digest else None
+
+    def _cache_blob(self, digest: str, body: bytes) -> None:
+        path = self._blob_path(digest)
+        if path is None or _sha256(body) != digest:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+            tmp.write_bytes(body)
+            tmp.replace(path)
+        except OSError:  # a cache that cannot be written is only slower
+            pass
 
     def image_config(self, repo: str, manifest: Manifest) -> tuple[str, dict]:
         """(config digest = the image ID docker shows, config) of a manifest; for an

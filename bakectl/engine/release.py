@@ -27,9 +27,9 @@ from pathlib import Path
 
 from bakectl.engine.build import Builder, info
 from bakectl.engine.plan import Plan, Step, print_plan
-from bakectl.engine.push import prepare, run_push
 from bakectl.engine.registry import Manifest, Registry, split_namespace
 from bakectl.errors import UsageError
+from bakectl.gitinfo import commit
 from bakectl.render.renderer import ImageTarget
 
 SCHEMA = "bakectl.release/v1"
@@ -122,6 +122,7 @@ class Outcome:
     status: str  # built | pushed | present | missing (dry run)
     manifest: Manifest | None = None
     aliases: list[str] = field(default_factory=list)  # alias refs this run added
+    alias_digests: dict[str, str | None] = field(default_factory=dict)  # as first served
 
 
 class Release:
@@ -130,7 +131,8 @@ class Release:
         self.targets = targets
         self.o = opts
         host, self.path = split_namespace(builder.r.vars["REGISTRY"])
-        self.registry = Registry(host)
+        cache = builder.r.catalog.root / ".bakectl" / "cache" / "blobs"
+        self.registry = Registry(host, blob_cache=cache)
         self.pushes = 0
 
     def repo(self, t: ImageTarget) -> str:
@@ -139,11 +141,17 @@ class Release:
     def aliases(self) -> list[str]:
         return ([self.o.tag] + (["latest"] if self.o.latest else [])) if self.o.tag else []
 
+    def _ask(self, o: Outcome) -> None:
+        """What the registry serves for the content tag and each alias (one round for
+        every image, side by side: the warm path is these questions and nothing else)."""
+        repo = self.repo(o.target)
+        o.manifest = self.registry.manifest(repo, o.target.tag)
+        o.alias_digests = {a: self.registry.head_digest(repo, a) for a in self.aliases()}
+
     def run(self) -> dict:
         self.registry.check()  # a wrong address or credential stops before any build
         outcomes = {t.target: Outcome(t, "present") for t in self.targets}
-        for t in self.targets:
-            outcomes[t.target].manifest = self.registry.manifest(self.repo(t), t.tag)
+        self.registry.map(self._ask, list(outcomes.values()))
         pending = [
             t for t in self.targets if self.o.republish or outcomes[t.target].manifest is None
         ]
@@ -152,15 +160,17 @@ class Release:
                 info(f"already in the registry: {t.image}")
         if self.o.dry_run:
             return self._dry_run(pending, outcomes)
-        built = prepare(self.b, pending, self.o.tested) if pending else []
-        for t in pending:
-            run_push(self.b, Step(("docker", "push", t.image)))
-            self.pushes += 1
-            o = outcomes[t.target]
-            o.status = "built" if t in built else "pushed"
-            o.manifest = self.registry.manifest(self.repo(t), t.tag)  # what it serves now
-        for t in self.targets:
-            self._alias(outcomes[t.target])
+        if pending:  # the build and push machinery only when there is something to push
+            from bakectl.engine.push import prepare, run_push
+
+            built = prepare(self.b, pending, self.o.tested)
+            for t in pending:
+                run_push(self.b, Step(("docker", "push", t.image)))
+                self.pushes += 1
+                o = outcomes[t.target]
+                o.status = "built" if t in built else "pushed"
+                o.manifest = self.registry.manifest(self.repo(t), t.tag)  # what it serves now
+        self.registry.map(self._alias, list(outcomes.values()))
         doc = self._document(outcomes)
         write_outputs(doc, self.o.out)
         s = doc["summary"]
@@ -172,9 +182,9 @@ class Release:
 
     def _alias(self, o: Outcome) -> None:
         assert o.manifest is not None
+        repo = self.repo(o.target)
         for alias in self.aliases():
-            repo = self.repo(o.target)
-            if self.registry.head_digest(repo, alias) == o.manifest.digest:
+            if o.alias_digests.get(alias) == o.manifest.digest:
                 continue
             self.registry.put_manifest(repo, alias, o.manifest)
             ref = f"{o.target.repository}:{alias}"
@@ -183,11 +193,15 @@ class Release:
 
     def _dry_run(self, pending: list[ImageTarget], outcomes: dict[str, Outcome]) -> dict:
         if pending:
+            from bakectl.engine.push import prepare
+
             prepare(self.b, pending, self.o.tested)
             print_plan(Plan([Step(("docker", "push", t.image)) for t in pending]))
         for t in self.targets:
+            o = outcomes[t.target]
             for alias in self.aliases():
-                print(f"# registry: PUT {t.repository}:{alias} <- manifest of {t.image}")
+                if o.manifest is None or o.alias_digests.get(alias) != o.manifest.digest:
+                    print(f"# registry: PUT {t.repository}:{alias} <- manifest of {t.image}")
             if t in pending:
                 outcomes[t.target].status = "missing"
         return {
@@ -224,13 +238,20 @@ class Release:
                 )
         return out
 
+    def _read_back(self, o: Outcome) -> tuple[str, dict, int]:
+        """(image ID, config, size) of what the registry serves for `o`."""
+        assert o.manifest is not None
+        repo = self.repo(o.target)
+        image_id, config = self.registry.image_config(repo, o.manifest)
+        return image_id, config, self._size(repo, o.manifest)
+
     def _document(self, outcomes: dict[str, Outcome]) -> dict:
         images = []
         refs: dict[str, str] = {}
-        for t in self.targets:
+        read = self.registry.map(self._read_back, [outcomes[t.target] for t in self.targets])
+        for t, (image_id, config, size) in zip(self.targets, read, strict=True):
             o = outcomes[t.target]
             assert o.manifest is not None
-            image_id, config = self.registry.image_config(self.repo(t), o.manifest)
             alias_refs = [f"{t.repository}:{a}" for a in self.aliases()]
             for ref in (t.image, *alias_refs):
                 refs[ref] = o.manifest.digest
@@ -243,7 +264,7 @@ class Release:
                     "digest": o.manifest.digest,
                     "image_id": image_id,
                     "media_type": o.manifest.media_type,
-                    "size": self._size(self.repo(t), o.manifest),
+                    "size": size,
                     "platforms": self._platforms(o.manifest),
                     "labels": (config.get("config") or {}).get("Labels") or {},
                     "status": o.status,
@@ -257,7 +278,10 @@ class Release:
             "schema": SCHEMA,
             "registry": self.b.r.vars["REGISTRY"],
             "tag": self.o.tag,
+            # When and from which commit this release was made: not image labels (one
+            # content tag must name the same bytes at every commit), so they live here.
             "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "revision": commit(self.b.r.catalog.root) or None,
             "summary": {
                 **count,
                 "pushes": self.pushes,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from bakectl.catalog import Agent, Benchmark, Catalog, Task
 from bakectl.catalog.loader import env_dockerfile
 from bakectl.catalog.naming import hash_tag, repository, target_name
 from bakectl.errors import UsageError
-from bakectl.gitinfo import git, source_epoch
+from bakectl.gitinfo import git
 from bakectl.render import baseimages
 from bakectl.render.hashing import hash_parts, hash_tree
 from bakectl.render.overrides import Override, content_parts
@@ -93,9 +92,34 @@ class ImageTarget:
         return out
 
 
-def _created(root: Path) -> str:
-    """The image's `created` label: reproducible, so an unchanged base keeps its ID."""
-    return datetime.fromtimestamp(source_epoch(root), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def source_url(root: Path) -> str:
+    """The checkout's public address for `org.opencontainers.image.source` (what GHCR
+    links a package to its repository by): the git remote, with any credential in it
+    dropped and `git@host:org/repo` written as https; "" without a remote (a file://
+    path names one machine's disk, and would put that path into the content hash)."""
+    import re
+    from urllib.parse import urlsplit, urlunsplit
+
+    url = git(root, "config", "--get", "remote.origin.url")
+    if not url:
+        return ""
+    scp = re.fullmatch(r"[\w.-]+@([\w.-]+):(?!//)(.+)", url)
+    if scp:
+        url = f"https://{scp[1]}/{scp[2]}"
+    parts = urlsplit(url)
+    if parts.scheme in ("", "file"):
+        return ""
+    host = parts.hostname or ""
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(
+        (
+            "https" if parts.scheme == "ssh" else parts.scheme,
+            netloc,
+            parts.path.removesuffix(".git"),
+            "",
+            "",
+        )
+    )
 
 
 def _template_line(exc: BaseException, filename: str) -> int | None:
@@ -159,13 +183,13 @@ class Renderer:
     # -- shared label material ---------------------------------------------------------
     @cached_property
     def _oci(self) -> dict[str, str]:
-        root = self.catalog.root
-        source = git(root, "config", "--get", "remote.origin.url") or root.as_uri()
-        return {
-            "org.opencontainers.image.source": source,
-            "org.opencontainers.image.revision": git(root, "rev-parse", "HEAD") or "unknown",
-            "org.opencontainers.image.created": _created(root),
-        }
+        """OCI labels of the project, not of one image. Only what is the same for every
+        build of the same inputs: the source address (hashed into every tag, see _new).
+        The commit and the build time are not labels: they change with every commit
+        while the inputs stay the same, so one content tag would name images with
+        different bytes; the release records them (release.json: revision, created)."""
+        source = source_url(self.catalog.root)
+        return {"org.opencontainers.image.source": source} if source else {}
 
     def _labels(
         self, t: ImageTarget, title: str, description: str, version: str, **bakectl: str
@@ -186,9 +210,11 @@ class Renderer:
 
     def _new(self, kind: str, path: tuple[str, ...], digest: str, **kw) -> ImageTarget:
         name = target_name(kind, *path[1:])
-        overrides = content_parts(self.overrides, name)
-        if overrides:
-            digest = hash_parts(digest, *overrides)
+        # The --set overrides that change the bytes, and the project labels every
+        # image carries: same tag, same bytes.
+        extra = content_parts(self.overrides, name) + [f"{k}={v}" for k, v in self._oci.items()]
+        if extra:
+            digest = hash_parts(digest, *extra)
         return ImageTarget(
             target=name,
             kind=kind,

@@ -93,6 +93,11 @@ def registry(tmp_path: Path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        # The tags a push or release made in docker's store under this registry's name
+        # (only those: the port was this registry's alone while it ran).
+        from tests.support.images import remove_images
+
+        remove_images(f"127.0.0.1:{port}/")
 
 
 def bakectl(

@@ -46,7 +46,7 @@ def test_push_retries_transient_failures(engine, registry):
         assert manifest["layers"]
     finally:
         proxy.close()
-        remove_images(proxy.address)
+        remove_images(proxy.address + "/")
 
 
 def test_push_does_not_retry_permanent_failures(engine, registry):
@@ -70,7 +70,7 @@ def test_push_does_not_retry_permanent_failures(engine, registry):
         assert "Traceback" not in res.stderr
     finally:
         proxy.close()
-        remove_images(proxy.address)
+        remove_images(proxy.address + "/")
 
 
 def test_push_without_registry_is_bad_input(engine):
@@ -120,7 +120,7 @@ def test_pushing_a_tested_image_tags_it_and_builds_nothing(engine, registry):
         assert _manifest(registry, repo, tag)["config"]["digest"] == _image_id(tested)
     finally:
         remove_images(local + "/")
-        remove_images(registry)
+        remove_images(registry + "/")
 
 
 def test_bad_namespace_is_bad_input_for_every_command(engine):

@@ -145,3 +145,39 @@ def test_503_is_retried_and_the_last_attempt_says_no_retrying(
     err = capsys.readouterr().err
     assert err.count("retrying") == 2  # 3 attempts: 2 retries announced, none after the last
     assert "kept failing" in ei.value.message
+
+
+def test_config_blobs_are_read_once_and_checked(server, tmp_path, monkeypatch) -> None:
+    """A blob is named by its digest: the second read comes from the cache; a damaged
+    copy is not believed (read from the registry again)."""
+    import hashlib
+
+    _login(tmp_path, monkeypatch, server, "s3cret")
+    body = b'{"config": {"Labels": {"a": "b"}}}'
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    TokenRegistry.tags[digest] = body
+    cache = tmp_path / "blobs"
+    reg = Registry(server, blob_cache=cache)
+    assert reg.blob_json("evals/eval/a", digest) == {"config": {"Labels": {"a": "b"}}}
+    first = reg.requests
+    assert reg.blob_json("evals/eval/a", digest)["config"]["Labels"] == {"a": "b"}
+    assert reg.requests == first  # no request: the cached copy
+    (cache / "sha256" / digest.split(":")[1]).write_bytes(b'{"config": "forged"}')
+    assert reg.blob_json("evals/eval/a", digest)["config"]["Labels"] == {"a": "b"}
+    assert reg.requests > first
+
+
+def test_map_keeps_order_and_raises_the_first_error(server, tmp_path, monkeypatch) -> None:
+    _login(tmp_path, monkeypatch, server, "s3cret")
+    reg = Registry(server)
+    assert reg.map(lambda x: x * 2, list(range(40))) == [x * 2 for x in range(40)]
+    found = reg.map(lambda tag: reg.head_digest("evals/eval/a", tag), ["h0123456789ab", "no"] * 5)
+    assert found == ["sha256:m1", None] * 5
+
+    def boom(x: int) -> int:
+        if x == 7:
+            raise RegistryError("seven")
+        return x
+
+    with pytest.raises(RegistryError, match="seven"):
+        reg.map(boom, list(range(20)))

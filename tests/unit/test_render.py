@@ -58,9 +58,6 @@ def test_shared_eval_definition(std, build_dir: Path) -> None:
 
     labels = ev["labels"]
     for key in (
-        "org.opencontainers.image.source",
-        "org.opencontainers.image.revision",
-        "org.opencontainers.image.created",
         "org.opencontainers.image.title",
         "org.opencontainers.image.description",
         "org.opencontainers.image.version",
@@ -234,18 +231,67 @@ def test_content_hash_follows_build_inputs(std, case) -> None:
     assert {k for k in before if before[k] != after[k]} == must_change
 
 
+def _label_snapshot(root: Path) -> dict[str, tuple[str, dict]]:
+    (t,) = eval_targets(renderer(root), "term", "chat", ["hello-file"])
+    return {c.target: (c.tag, dict(c.labels)) for c in t.closure()}
+
+
+def _git(root: Path, *args: str) -> None:
+    import subprocess
+
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid"}
+    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, env=env)
+
+
+def test_a_new_commit_with_the_same_inputs_is_the_same_image(std) -> None:
+    """No label changes with the commit or the clock (revision, created): one content
+    tag must name one set of bytes, so a release at the next commit skips what is
+    published and the image a run tested is the image in the registry."""
+    _git(std.root, "init", "-q")
+    _git(std.root, "add", "-A")
+    _git(std.root, "commit", "-qm", "one")
+    before = _label_snapshot(std.root)
+    (std.root / "NOTES.md").write_text("not an input of any image\n")
+    _git(std.root, "add", "-A")
+    _git(std.root, "commit", "-qm", "two")
+    assert _label_snapshot(std.root) == before
+    for _tag, labels in before.values():
+        assert not {"org.opencontainers.image.revision", "org.opencontainers.image.created"} & set(
+            labels
+        )
+
+
+@pytest.mark.parametrize(
+    ("remote", "source"),
+    [
+        (
+            "https://x-access-token:s3cret@github.com/acme/evals.git",
+            "https://github.com/acme/evals",
+        ),
+        ("git@github.com:acme/evals.git", "https://github.com/acme/evals"),
+        ("ssh://git@example.com:2222/acme/evals", "https://example.com:2222/acme/evals"),
+    ],
+)
+def test_the_source_label_is_the_public_remote_and_part_of_the_tag(std, remote, source) -> None:
+    """GHCR links a package to its repository by image.source: it is the remote (never a
+    credential in it), and it is in the bytes, so it is in the content hash."""
+    _git(std.root, "init", "-q")
+    without = _label_snapshot(std.root)
+    assert all("org.opencontainers.image.source" not in lb for _t, lb in without.values())
+    _git(std.root, "remote", "add", "origin", remote)
+    with_remote = _label_snapshot(std.root)
+    for target, (tag, labels) in with_remote.items():
+        assert labels["org.opencontainers.image.source"] == source
+        assert tag != without[target][0], target
+
+
 def test_same_tag_means_same_labels(std) -> None:
     """A tag names one image: when any label changes, the tag must change too, or a
     build finds the old image 'up to date' and it keeps stale labels."""
-    volatile = {"org.opencontainers.image.created"}
 
     def snapshot() -> dict[str, tuple[str, dict]]:
-        r = renderer(std.root)
-        (t,) = eval_targets(r, "term", "chat", ["hello-file"])
-        return {
-            c.target: (c.tag, {k: v for k, v in c.labels.items() if k not in volatile})
-            for c in t.closure()
-        }
+        return _label_snapshot(std.root)
 
     before = snapshot()
     path = std.bench_dir("term") / "benchmark.yaml"
@@ -485,6 +531,11 @@ def test_set_overrides_are_hashed_where_they_change_the_image(std) -> None:
     assert changed == {"bench__arith", "eval__arith__chat"}  # the base and what is built on it
     assert tags("*.platform=linux/386") != plain
     assert tags("bench__arith.args.FOO=2") != on_base
+    # --provenance/--sbom are bake's shorthand for *.attest: other bytes in the registry.
+    attested = BuildOptions(provenance="mode=max", sbom="true").hashed_sets()
+    assert attested == ["*.attest=type=provenance,mode=max", "*.attest=type=sbom,true"]
+    assert tags(*attested) != plain
+    assert BuildOptions(platforms=["linux/amd64"]).hashed_sets() == ["*.platform=linux/amd64"]
 
 
 @pytest.mark.parametrize(
