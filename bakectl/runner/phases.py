@@ -281,7 +281,7 @@ def plan_run(spec: RunSpec, eval_cfg: ImageConfig, base: ImageConfig) -> RunPlan
     environment = ops.container_run(
         n,
         n.environment,
-        spec.eval_image.image,
+        spec.eval_ref,
         user=base.user or "0",
         network=n.network,
         cpus=spec.cpus,
@@ -342,7 +342,7 @@ def plan_run(spec: RunSpec, eval_cfg: ImageConfig, base: ImageConfig) -> RunPlan
         elif v.environment is not None and v.environment.docker_image:
             plan.verifier_image = v.environment.docker_image
         else:  # a fresh copy of the task's environment, without the agent
-            plan.verifier_image = spec.eval_image.deps[0].image if spec.eval_image.deps else None
+            plan.verifier_image = spec.base_ref
     return plan
 
 
@@ -364,9 +364,13 @@ def _network(spec: RunSpec, x: ops.Executor, st: RunState, name: str, internal: 
 
 def setup(spec: RunSpec, x: ops.Executor, st: RunState) -> bool:
     n, gw = spec.names, spec.options.gateway
-    base_ref = spec.eval_image.deps[0].image if spec.eval_image.deps else spec.eval_image.image
-    eval_cfg, base = inspect_images(x, [spec.eval_image.image, base_ref])
-    st.digests["eval"] = {"ref": spec.eval_image.image, "id": eval_cfg.id}
+    base_ref = spec.base_ref
+    if base_ref is None:  # unknown: root, no entrypoint, the benchmark's workdir
+        (eval_cfg,), base = inspect_images(x, [spec.eval_ref]), ImageConfig()
+    else:
+        eval_cfg, base = inspect_images(x, [spec.eval_ref, base_ref])
+        st.digests["base"] = {"ref": base_ref, "id": base.id}
+    st.digests["eval"] = {"ref": spec.eval_ref, "id": eval_cfg.id}
     plan = st.plan = plan_run(spec, eval_cfg, base)
     if spec.options.dry_run:
         for line in plan.describe():
@@ -742,6 +746,59 @@ def _verifier_container(spec: RunSpec, x: ops.Executor, st: RunState, plan: RunP
         if not x(ops.Step(("docker", "cp", from_, f"{n.verifier}:{src}")), phase="verifier").ok:
             st.notes.append(f"artifact {src} could not be given to the verifier")
     return n.verifier
+
+
+# -- verifying what an agent left, outside a run ----------------------------------------
+
+
+def verify_kept(spec: RunSpec, x: ops.Executor, st: RunState, artifacts: Path) -> None:
+    """The verifier over kept work, as the task's verifier mode says, like a run's: `score`
+    (an attempt's artifacts/ and task-artifacts/) and `--agent-cmd` (the host command's
+    workdir). The environment starts as a run's does (the task image's ENTRYPOINT, a
+    keep-alive, an init, its healthcheck and sidecars); the workdir's contents are replaced
+    by `artifacts` (deletions stay deleted) and the declared artifacts, kept under
+    spec.dir/task-artifacts/, go back to their paths; then `verifier_phase`: shared,
+    separate or snapshot. What it created is removed, on errors and Ctrl-C too."""
+    try:
+        if setup(spec, x, st):
+            _restore(spec, x, st, artifacts)
+            if st.fault is None:
+                verifier_phase(spec, x, st)
+    finally:
+        cleanup(spec, x, st)
+
+
+_CLEAR = (
+    'for d in "$@"; do mkdir -p "$d"; done; find "$1" -mindepth 1 -maxdepth 1 -exec rm -rf {} +'
+)
+
+
+def _restore(spec: RunSpec, x: ops.Executor, st: RunState, artifacts: Path) -> None:
+    assert st.plan is not None
+    plan, env = st.plan, spec.names.environment
+    kept = [(src, spec.dir.root / "task-artifacts" / dest) for src, dest in plan.artifacts]
+    kept = [(src, host) for src, host in kept if spec.options.dry_run or host.exists()]
+    parents = [plan.workdir, *sorted({str(Path(src).parent) for src, _ in kept})]
+    clear = ops.exec_step(env, ["sh", "-c", _CLEAR, "sh", *parents], user="0")
+    if not x(clear, phase="setup").ok:
+        st.fail(f"could not clear the workdir {plan.workdir} of {env}")
+        return
+    put = [(f"{artifacts.resolve()}/.", plan.workdir)]
+    put += [(f"{host}/." if host.is_dir() else str(host), src) for src, host in kept]
+    for host, path in put:
+        res = x(ops.Step(("docker", "cp", host, f"{env}:{path}")), phase="setup")
+        if not res.ok:
+            st.fail(f"could not put the kept work back at {path}: {res.last_error_line()}")
+            return
+    # Declared artifacts not kept apart (in the workdir of a host command's run) are
+    # collected as after an agent, so a separate verifier gets them too.
+    have = {src for src, _ in kept}
+    for src, dest in plan.artifacts:
+        if src not in have:
+            target = spec.dir.root / "task-artifacts" / dest
+            if not spec.options.dry_run:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            x(ops.Step(("docker", "cp", f"{env}:{src}", str(target))), phase="setup")
 
 
 # -- cleanup ---------------------------------------------------------------------
