@@ -148,7 +148,8 @@ def verify_kept_work(x: ops.Executor, spec: RunSpec, artifacts: Path) -> Verific
 
     st = RunState()
     started = time.monotonic()
-    spec.dir.verifier_logs.mkdir(parents=True, exist_ok=True)
+    for d in (spec.dir.agent_logs, spec.dir.verifier_logs):  # bind-mounted: they must exist
+        d.mkdir(parents=True, exist_ok=True)
     try:
         verify_kept(spec, x, st, artifacts)
     finally:

@@ -1,6 +1,7 @@
 """The phases of one run, following the task as Harbor defines it.
 
-    setup      images' configs, the run network (a pool subnet), the gateway, the
+    setup      images' configs, the run network (a pool subnet; none at all for an
+               offline task with no gateway and no sidecar to reach), the gateway, the
                environment container (the task image's own ENTRYPOINT, a keep-alive
                command, an init), its healthcheck
     agent      `docker exec` into the environment container as the task's agent user
@@ -39,6 +40,7 @@ LOGS = {"agent": "/logs/agent", "verifier": "/logs/verifier", "artifacts": "/log
 TESTS, SOLUTION, INSTRUCTION = "/tests", "/solution", "/task/instruction.md"
 RUNTIME = ops.RUNTIME_ENTRYPOINT
 HEALTH_POLL = 0.2
+NO_NETWORK = "none"
 
 
 @dataclass
@@ -190,9 +192,11 @@ class RunPlan:
 
     def describe(self) -> list[str]:
         net = "internal (no route out; the gateway is on it)" if self.internal else "reaches out"
+        where = f"a /{ops.subnet_pool().prefix} from {ops.subnet_pool().network}"
+        if self.network == NO_NETWORK:
+            net, where = "offline with nothing to reach (no gateway, no sidecar)", "loopback only"
         lines = [
-            f"# network: {self.network}, {net}, a /{ops.subnet_pool().prefix} from "
-            f"{ops.subnet_pool().network}",
+            f"# network: {self.network}, {net}, {where}",
             f"# environment: {self.environment.shell()}",
             f"# healthcheck: {'wait until healthy' if self.health else 'none'}",
             f"# agent: {self.agent.shell()}",
@@ -256,6 +260,11 @@ def plan_run(spec: RunSpec, eval_cfg: ImageConfig, base: ImageConfig) -> RunPlan
     compose = task_compose(spec)
     workdir = _workdir(spec, base)
     internal = tenv.network != "public"
+    # No network at all (Harbor's network_mode none) when nothing is there to reach: an
+    # offline task with no gateway and no sidecar needs no network of its own.
+    network = n.network
+    if internal and spec.options.gateway is None and not (compose and compose.sidecars):
+        network = NO_NETWORK
     mounts = [
         ops.Mount(task.instruction.resolve(), INSTRUCTION, readonly=True),
         ops.Mount(spec.dir.agent_logs, LOGS["agent"]),
@@ -283,7 +292,7 @@ def plan_run(spec: RunSpec, eval_cfg: ImageConfig, base: ImageConfig) -> RunPlan
         n.environment,
         spec.eval_ref,
         user=base.user or "0",
-        network=n.network,
+        network=network,
         cpus=spec.cpus,
         memory_mb=tenv.memory_mb,
         mounts=mounts,
@@ -319,7 +328,7 @@ def plan_run(spec: RunSpec, eval_cfg: ImageConfig, base: ImageConfig) -> RunPlan
         env=[(ops.PHASE_VAR, "verifier"), *resolve_env(v.env)],
     )
     plan = RunPlan(
-        network=n.network,
+        network=network,
         internal=internal,
         workdir=workdir,
         agent_user=agent_user,
@@ -379,7 +388,7 @@ def setup(spec: RunSpec, x: ops.Executor, st: RunState) -> bool:
         for d in (spec.dir.verifier_logs, spec.dir.root / "task-artifacts"):
             d.mkdir(parents=True, exist_ok=True)
             d.chmod(0o777)  # the task's users have uids this host does not know
-    if not _network(spec, x, st, n.network, plan.internal):
+    if plan.network != NO_NETWORK and not _network(spec, x, st, n.network, plan.internal):
         return False
     if gw is not None and spec.gateway_image is not None:
         if not _gateway(spec, x, st, plan):

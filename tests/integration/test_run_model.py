@@ -187,7 +187,8 @@ def test_dry_run_prints_the_plan(lab, tmp_path):
         timeout=600,
     )
     out = res.stdout
-    assert "# network: " in out and "internal" in out
+    # env-tables is offline with no gateway and no sidecar: no network at all, as Harbor.
+    assert "# network: none, offline with nothing to reach" in out
     assert "# agent: docker exec" in out and "SOLUTION_PART=42" in out
     assert "# verifier (shared): docker exec" in out and "EXPECTED=hello-42" in out
     agent_line = next(ln for ln in out.splitlines() if ln.startswith("# agent: "))
