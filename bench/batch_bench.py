@@ -15,7 +15,7 @@ bakectl.runner.batch.run_rollouts:
     non-model      per task: total - the agent's sleep (all a task costs besides the model,
                    the verifier's snapshot and container included)
 
-Targets: overhead p90 at most 0.5 s a task; a speed-up near the worker count for tasks
+Targets: overhead p90 at most 0.6 s a task; a speed-up near the worker count for tasks
 that wait on a model.
 
     python bench/batch_bench.py [--tasks 20] [--sleep 2] [-n 1 -n 4] [--keep-images]
@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 from tests.support.images import remove_images  # noqa: E402
 
 NAMESPACE = "bakectl-bench-batch"
-TARGET_OVERHEAD = 0.5  # p90 at -n 4 (0.62 s before the records re-cut)
+TARGET_OVERHEAD = 0.6  # p90 at -n 4: the Harbor issue's target for the exec run model (was 0.5)
 
 
 def generate(root: Path, tasks: int, sleep: float) -> None:

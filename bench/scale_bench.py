@@ -60,7 +60,6 @@ print(json.dumps({"peak_kib": peak, "results": [[r.status, r.message] for r in r
 
 def generate(root: Path, tasks: int) -> None:
     (root / "containers").mkdir(parents=True)
-    shutil.copytree(REPO / "containers" / "core", root / "containers" / "core")
     shutil.copy(REPO / "docker-bake.hcl", root / "docker-bake.hcl")
     agent = root / "containers" / "agents" / "quick"
     agent.mkdir(parents=True)

@@ -6,7 +6,8 @@
 
 Layout (every JSON file sorted and indented; nothing machine-local but label values):
 
-    manifest.json            kind "bakectl-bundle", version; bakectl version, git commit,
+    manifest.json            a BundleManifest record (results.records: kind
+                             "bakectl-bundle", schema_version); bakectl version, git commit,
                              created_at (the run's started_at, or SOURCE_DATE_EPOCH / the
                              last commit's time), the command line (output dir as
                              "<bundle>"), environment variable NAMES (values only with
@@ -54,11 +55,14 @@ from bakectl.errors import UsageError
 from bakectl.gitinfo import git, source_epoch
 from bakectl.render.renderer import ImageTarget, Renderer
 from bakectl.results.records import (
+    BundleManifest,
+    BundleTaskEntry,
     JobRecord,
     ResultRecord,
     RunRecord,
     TaskSource,
     read_record,
+    write_record,
 )
 from bakectl.results.rundir import write_atomic
 from bakectl.runner.fixtures import find_fixture
@@ -72,8 +76,7 @@ from bakectl.runner.spec import (
     with_recorded_model,
 )
 
-BUNDLE_KIND = "bakectl-bundle"
-BUNDLE_VERSION = 1
+BUNDLE_KIND = BundleManifest.KIND
 MANIFEST = "manifest.json"
 IMAGES = "images.json"
 DEFINITION = "bake/definition.json"
@@ -546,7 +549,7 @@ def make_bundle(
                 entry["repo_digests"] = local["repo_digests"]
             images[name] = entry
         (tmp / IMAGES).write_text(_json_text({"targets": images}), encoding="utf-8")
-        manifest_tasks: dict[str, Any] = {}
+        manifest_tasks: dict[str, BundleTaskEntry] = {}
         for t in tasks:
             (tmp / "tasks" / t.id).mkdir(parents=True)
             shutil.copyfile(t.instruction, tmp / "tasks" / t.id / "instruction.md")
@@ -560,37 +563,35 @@ def make_bundle(
             if t.id in src.fixtures:
                 _copy_fixture(src.fixtures[t.id], tmp / "fixtures" / t.id)
                 fixture = f"fixtures/{t.id}"
-            manifest_tasks[t.id] = {
-                "eval_target": task_targets[t.id].target,
-                "fixture": fixture,
-                **({"recorded": src.results[t.id]} if t.id in src.results else {}),
-            }
+            manifest_tasks[t.id] = BundleTaskEntry(
+                eval_target=task_targets[t.id].target,
+                fixture=fixture,
+                recorded=src.results.get(t.id),
+            )
         rebuild = sorted({t.target for t in task_targets.values()})
         if src.fixtures:  # replaying needs the gateway image too
             rebuild.append(gateway.target)
-        manifest = {
-            "kind": BUNDLE_KIND,
-            "version": BUNDLE_VERSION,
-            "bakectl_version": __version__,
-            "git_commit": git(cat.root, "rev-parse", "HEAD") or None,
-            "created_at": src.created_at,
-            "command": _command_line(command),
-            "source": src.info,
-            "benchmark": bench.spec.model_dump(mode="json"),
-            "agent": agent.spec.model_dump(mode="json"),
-            "registry": renderer.vars["REGISTRY"],
-            "tasks": manifest_tasks,
-            "gateway_target": gateway.target,
-            "rebuild": "docker buildx bake -f bake/definition.json --load "
+        manifest = BundleManifest(
+            bakectl_version=__version__,
+            git_commit=git(cat.root, "rev-parse", "HEAD") or None,
+            created_at=src.created_at,
+            command=_command_line(command),
+            source=src.info,
+            benchmark=bench.spec.model_dump(mode="json"),
+            agent=agent.spec.model_dump(mode="json"),
+            registry=renderer.vars["REGISTRY"],
+            tasks=manifest_tasks,
+            gateway_target=gateway.target,
+            rebuild="docker buildx bake -f bake/definition.json --load "
             + " ".join(rebuild)
             + "   # in the bundle directory",
-            "environment": environment_record(
+            environment=environment_record(
                 dict(os.environ if environ is None else environ), capture_env
             ),
-            "warnings": warnings,
-            "files": _file_digests(tmp),
-        }
-        (tmp / MANIFEST).write_text(_json_text(manifest), encoding="utf-8")
+            warnings=warnings,
+            files=_file_digests(tmp),
+        )
+        write_record(tmp / MANIFEST, manifest)
         _normalize(tmp, _epoch(src.created_at))
         _place(tmp, out)
     except BaseException:
@@ -641,26 +642,26 @@ class BundleTask(Task):
 @dataclass
 class Bundle:
     root: Path
-    manifest: dict[str, Any]
+    manifest: BundleManifest
     images: dict[str, dict[str, Any]]
     definition: dict[str, Any]
 
     @property
     def registry(self) -> str:
-        return str(self.manifest.get("registry") or "bakectl")
+        return self.manifest.registry or "bakectl"
 
     @property
     def task_ids(self) -> list[str]:
-        return list(self.manifest.get("tasks") or {})
+        return list(self.manifest.tasks)
 
     def benchmark(self) -> Benchmark:
-        return Benchmark(spec=BenchmarkSpec(**self.manifest["benchmark"]), dir=self.root / "tasks")
+        return Benchmark(spec=BenchmarkSpec(**self.manifest.benchmark), dir=self.root / "tasks")
 
     def agent(self) -> Agent:
-        return Agent(spec=AgentSpec(**self.manifest["agent"]), dir=self.root / "contexts")
+        return Agent(spec=AgentSpec(**self.manifest.agent), dir=self.root / "contexts")
 
     def task(self, task_id: str) -> BundleTask:
-        if task_id not in (self.manifest.get("tasks") or {}):
+        if task_id not in self.manifest.tasks:
             raise UsageError(
                 f"bundle {self.root} has no task {task_id!r}",
                 f"its tasks: {', '.join(self.task_ids)}",
@@ -669,14 +670,15 @@ class Bundle:
         spec = load_toml(d / "task.toml", TaskSpec)
         return BundleTask(
             id=task_id,
-            benchmark=self.manifest["benchmark"]["name"],
+            benchmark=self.manifest.benchmark["name"],
             spec=spec,
             dir=d,
             scorer=self.root / "scorer" / task_id,
         )
 
     def fixture(self, task_id: str) -> Path | None:
-        rel = (self.manifest["tasks"].get(task_id) or {}).get("fixture")
+        entry = self.manifest.tasks.get(task_id)
+        rel = entry.fixture if entry else None
         return self.root / rel if rel else None
 
     def image_target(self, name: str, registry: str | None = None) -> ImageTarget:
@@ -698,7 +700,7 @@ class Bundle:
 
     def problems(self) -> list[str]:
         """Files that differ from the manifest's digests (edited or missing)."""
-        want = self.manifest.get("files") or {}
+        want = self.manifest.files
         have = _file_digests(self.root)
         out = [f"{p}: missing" for p in want if p not in have]
         out += [f"{p}: changed" for p in want if p in have and have[p] != want[p]]
@@ -717,13 +719,7 @@ def load_bundle(path: Path) -> Bundle:
             f"--bundle {path} is not a bundle (no manifest.json of kind {BUNDLE_KIND!r})",
             "make one: bakectl bundle RUN -o DIR",
         )
-    manifest = _read_json(root / MANIFEST, "bundle manifest")
-    version = manifest.get("version")
-    if not isinstance(version, int) or version > BUNDLE_VERSION:
-        raise UsageError(
-            f"bundle {path} has version {version!r}; this bakectl reads {BUNDLE_VERSION}",
-            "upgrade bakectl",
-        )
+    manifest = read_record(root / MANIFEST, BundleManifest)
     images = _read_json(root / IMAGES, "bundle images file").get("targets") or {}
     definition = _read_json(root / DEFINITION, "bundle bake definition")
     return Bundle(root, manifest, images, definition)
@@ -826,8 +822,8 @@ def bundle_spec(
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         warnings.append(f"the bundle was edited since it was made: {problems[0]}{more}")
-    eval_name = bundle.manifest["tasks"][task_id]["eval_target"]
-    gw_name = bundle.manifest.get("gateway_target") or "gateway"
+    eval_name = bundle.manifest.tasks[task_id].eval_target
+    gw_name = bundle.manifest.gateway_target or "gateway"
     return assemble_spec(
         bench,
         task,

@@ -464,8 +464,8 @@ def _run_bundle(flags: RunFlags) -> None:
     options = flags.options()
     bundle = load_bundle(flags.bundle)
     for flag, value, have in (
-        ("benchmark", flags.benchmark, bundle.manifest["benchmark"]["name"]),
-        ("--agent", flags.agent, bundle.manifest["agent"]["name"]),
+        ("benchmark", flags.benchmark, bundle.manifest.benchmark["name"]),
+        ("--agent", flags.agent, bundle.manifest.agent["name"]),
     ):
         if value is not None and value != have:
             raise UsageError(
@@ -479,7 +479,8 @@ def _run_bundle(flags: RunFlags) -> None:
         if flags.dry_run or flags.json:
             return
         line = result.line()
-        recorded = (b.manifest["tasks"].get(result.task) or {}).get("recorded")
+        entry = b.manifest.tasks.get(result.task)
+        recorded = entry.recorded if entry else None
         if recorded and recorded.get("reward") is not None:
             line += f"  (bundle recorded: {recorded.get('status')} reward={recorded['reward']:g})"
         print(line, flush=True)

@@ -8,6 +8,7 @@
         rescore-<time>/result.json      ResultRecord of a re-score (the newest one counts)
       summary.json                      SummaryRecord: counts, pass rate, pass@k, metrics
       gate.json                         GateRecord: a comparison with a baseline job
+    <bundle>/manifest.json              BundleManifest: what a bundle holds and how to rebuild it
 
 Every record carries `kind` and `schema_version`. `read_record` refuses a file of
 another kind or version with an error naming both, before validating the rest, so a
@@ -92,6 +93,7 @@ class Record(_Model):
     """Base of every file bakectl writes."""
 
     KIND: ClassVar[str] = ""
+    SORTED: ClassVar[bool] = False  # keys sorted on write (a bundle is byte-for-byte stable)
     kind: str
     schema_version: int = SCHEMA_VERSION
 
@@ -291,6 +293,35 @@ class GateRecord(Record):
     warnings: list[str] = []
 
 
+class BundleTaskEntry(_Model):
+    eval_target: str  # the bake target of the task's eval image
+    fixture: str | None = None  # fixtures/<task>, the replay fixture the bundle holds
+    recorded: dict[str, Any] | None = None  # status, reward, model of the bundled run
+
+
+class BundleManifest(Record):
+    """A bundle's manifest.json: where it came from, its tasks, how to rebuild its images,
+    and the sha256 of every other file in it (bakectl.bundle)."""
+
+    KIND: ClassVar[str] = "bakectl-bundle"
+    SORTED: ClassVar[bool] = True
+    kind: Literal["bakectl-bundle"] = "bakectl-bundle"
+    bakectl_version: str
+    git_commit: str | None = None
+    created_at: str  # the run's started_at, or SOURCE_DATE_EPOCH / the last commit's time
+    command: list[str]  # the bundle command line, its output directory as "<bundle>"
+    source: dict[str, Any] = {}  # {"kind": "job", "job_id": ...} or the catalog selection
+    benchmark: dict[str, Any]  # the benchmark descriptor (BenchmarkSpec)
+    agent: dict[str, Any]  # the agent descriptor (AgentSpec)
+    registry: str = "bakectl"
+    tasks: dict[str, BundleTaskEntry]
+    gateway_target: str = "gateway"
+    rebuild: str  # the bake command that rebuilds the images, from the bundle directory
+    environment: dict[str, Any] = {}  # variable names; values only with --capture-env
+    warnings: list[str] = []
+    files: dict[str, str] = {}  # path -> sha256 of every file but this one
+
+
 RecordT = TypeVar("RecordT", bound=Record)
 
 ALL_RECORDS: tuple[type[Record], ...] = (
@@ -299,6 +330,7 @@ ALL_RECORDS: tuple[type[Record], ...] = (
     ResultRecord,
     SummaryRecord,
     GateRecord,
+    BundleManifest,
 )
 
 
@@ -311,7 +343,13 @@ def register(model: type[RecordT]) -> type[RecordT]:
 
 
 def write_record(path: Path, record: Record) -> None:
-    write_atomic(path, record.model_dump_json(indent=2) + "\n")
+    if record.SORTED:
+        text = json.dumps(
+            record.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False
+        )
+    else:
+        text = record.model_dump_json(indent=2)
+    write_atomic(path, text + "\n")
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -4,12 +4,17 @@
     for r in results: print(r.line())
 
 For each attempt (tasks/<task>/attempt-<k>/ of the job, every k: each is its own sample
-of pass@k): a fresh container from the attempt's eval image (run.json `images.eval`, by
-image id when the store still has it, else by ref), `--user 0 --network none`, its
-`artifacts/` mounted read-only and copied over the workdir (so files the agent deleted
-stay deleted), the task's CURRENT `tests/` mounted read-only at /tests (a scorer fix
-needs no new agent run), and the runtime's `entrypoint.sh verify`. The new result goes
-BESIDE the old one, never over it; report and gate count the newest:
+of pass@k), the verifier runs as `run` would have run it after the agent, through the
+same RunPlan (runner.phases.verify_kept): the attempt's eval image (run.json
+`images.eval`, by image id when the store still has it, else by ref) started as the task
+image defines it (`images.base`: its ENTRYPOINT, USER, WORKDIR; a keep-alive, an init,
+its healthcheck and sidecars, on a run network as the task asks), its `artifacts/` copied
+over the workdir (files the agent deleted stay deleted) and its declared artifacts back at
+their paths, then the task's [verifier] environment_mode: shared (Harbor's default: the
+task's CURRENT tests/ copied to /tests, writable, `docker exec` as the verifier user with
+[verifier] env; a scorer fix needs no new agent run), separate (the verifier's own image,
+only artifacts cross) or snapshot. The new result goes BESIDE the old one, never over
+it; report and gate count the newest:
 
     attempt-<k>/rescore-<UTC timestamp>/
       result.json   a ResultRecord (rescored_at set), its status from verdict.decide
@@ -22,20 +27,24 @@ the re-score cannot change carried over: an agent timeout, and a fault of the ru
 not the verifier's (a replay miss stays an error: its artifacts are not the agent's work).
 An engine that does not answer is said so (exit 1), never reported as a missing image.
 
-Every container is labelled dev.bakectl.run=<rescore id> and removed when scoring
-ends, on errors and Ctrl-C too. `verify_artifacts` is the shared piece: the local
-command runner (bakectl.runner.local) scores with it as well.
+Every container and network is labelled dev.bakectl.run=<rescore id> and removed when
+scoring ends, on errors and Ctrl-C too. `verify_kept_work` is the shared piece: the local
+command runner (bakectl.runner.local, --agent-cmd) scores with it as well.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+from bakectl.catalog import Benchmark, Task
+from bakectl.catalog.models import Agent, AgentSpec
 from bakectl.engine import containers as ops
 from bakectl.engine.plan import Step
 from bakectl.errors import BakectlError, UsageError
@@ -58,21 +67,13 @@ from bakectl.results.rundir import RunDir, read_rewards, write_json
 from bakectl.results.verdict import AgentSeen, VerifierSeen, decide
 from bakectl.signals import sigterm_interrupts
 
-ARTIFACTS_MOUNT = "/bakectl/artifacts"
+if TYPE_CHECKING:
+    from bakectl.runner.spec import RunSpec
+
 RESCORE_PREFIX = "rescore-"
 
-# Runs as root in the verifier container: replace the workdir's contents with the
-# artifacts (a copy, so the scorer may write; deletions the agent made stay made),
-# then the runtime's own verify mode.
-VERIFY_SCRIPT = (
-    'set -eu; w="${BAKECTL_WORKDIR:-/app}"; mkdir -p "$w"; '
-    'find "$w" -mindepth 1 -maxdepth 1 -exec rm -rf {} +; '
-    f'cp -a {ARTIFACTS_MOUNT}/. "$w"/; '
-    f"exec sh {ops.RUNTIME_ENTRYPOINT} verify"
-)
 
-
-# -- the verifier on a directory of artifacts -------------------------------------------------
+# -- the verifier over kept work -----------------------------------------------------------
 
 
 @dataclass
@@ -81,91 +82,86 @@ class Verification:
     rewards: dict[str, float] = field(default_factory=dict)  # named, as the verifier wrote them
     problem: str = ""  # why there is no reward (or an error that stopped scoring)
     bad_reward: bool = False  # a reward file was written but does not parse
-    error: str = ""  # a fault: the container could not start, timed out
+    fault: Fault | None = None  # what stopped it: a timeout, an environment that never started
     exit_code: int | None = None
     seconds: float = 0.0
+    images: dict[str, dict] = field(default_factory=dict)  # role -> {"ref", "id"} as it ran
+
+    @property
+    def error(self) -> str:
+        return self.fault.message if self.fault else ""
 
 
-def verify_step(
-    names: ops.Names,
-    image: str,
+def kept_work_spec(
+    bench: Benchmark,
+    task: Task,
+    agent: str,
+    run_id: str,
+    root: Path,
+    images: dict[str, str],
     *,
-    workdir: str,
-    artifacts: Path,
-    tests: Path,
-    logs: Path,
     cpus: float | None = None,
-    memory_mb: int | None = None,
-    entrypoint: Path | None = None,
-) -> ops.Step:
-    """The `docker run` of a verifier over `artifacts`. `entrypoint`: a host copy of the
-    runtime's entrypoint.sh, mounted for images that lack it (a bare base image)."""
-    mounts = [
-        ops.Mount(artifacts.resolve(), ARTIFACTS_MOUNT, readonly=True),
-        ops.Mount(tests.resolve(), "/tests", readonly=True),
-        ops.Mount(logs.resolve(), "/logs/verifier"),
-    ]
-    if entrypoint is not None:
-        mounts.append(ops.Mount(entrypoint.resolve(), ops.RUNTIME_ENTRYPOINT, readonly=True))
-    return ops.container_run(
-        names,
-        names.verifier,
-        image,
-        user="0",
-        network="none",
-        cpus=cpus,
-        memory_mb=memory_mb,
-        mounts=mounts,
-        env=[("BAKECTL_WORKDIR", workdir)],
-        entrypoint="sh",
-        args=["-c", VERIFY_SCRIPT],
+    echo: TextIO | None = sys.stderr,
+    dry_run: bool = False,
+) -> RunSpec:
+    """The RunSpec of a verifier over kept work, with `images` pinned ({"eval": ref, "base":
+    ref}: the attempt's own images; no "base" for a run that did not record it). The agent
+    is its name alone: it does not run, and no solution is mounted."""
+    from bakectl.runner.spec import RunOptions, RunSpec
+
+    options = RunOptions(
+        out_dir=root.parent, run_id=run_id, run_dir=root, echo=echo, dry_run=dry_run
+    )
+    task_cpus = task.spec.environment.cpus
+    return RunSpec(
+        benchmark=bench,
+        task=task,
+        agent=Agent(spec=AgentSpec(name=agent), dir=task.dir),
+        eval_image=_pinned_target(images["eval"]),
+        gateway_image=None,
+        options=options,
+        run_id=run_id,
+        names=ops.Names(run_id),
+        dir=RunDir(root),
+        agent_timeout=task.spec.agent.timeout_sec,
+        verifier_timeout=task.spec.verifier.timeout_sec,
+        cpus=min(cpus or task_cpus, float(os.cpu_count() or 1)),
+        pinned=images,
     )
 
 
-def verify_artifacts(
-    x: ops.Executor,
-    names: ops.Names,
-    image: str,
-    *,
-    workdir: str,
-    artifacts: Path,
-    tests: Path,
-    rundir: RunDir,
-    timeout: float,
-    cpus: float | None = None,
-    memory_mb: int | None = None,
-    entrypoint: Path | None = None,
-) -> Verification:
-    """Run the verifier over `artifacts`; the container is gone when this returns."""
-    v = Verification()
+def _pinned_target(ref: str):
+    """The ImageTarget slot of a spec whose images are pinned: never built or rendered
+    (spec.eval_ref and spec.base_ref answer from the pins)."""
+    from bakectl.render.renderer import ImageTarget
+
+    return ImageTarget(
+        target="pinned", kind="eval", path=(ref,), digest="", context=Path(), dockerfile_text=""
+    )
+
+
+def verify_kept_work(x: ops.Executor, spec: RunSpec, artifacts: Path) -> Verification:
+    """Run the task's verifier over `artifacts` as `run` would have after the agent
+    (runner.phases.verify_kept: the task's verifier mode, shared by default); every
+    container and network is gone when this returns."""
+    from bakectl.runner.phases import RunState, verify_kept
+
+    st = RunState()
     started = time.monotonic()
-    rundir.verifier_logs.mkdir(parents=True, exist_ok=True)
-    step = verify_step(
-        names,
-        image,
-        workdir=workdir,
-        artifacts=artifacts,
-        tests=tests,
-        logs=rundir.verifier_logs,
-        cpus=cpus,
-        memory_mb=memory_mb,
-        entrypoint=entrypoint,
-    )
+    for d in (spec.dir.agent_logs, spec.dir.verifier_logs):  # bind-mounted: they must exist
+        d.mkdir(parents=True, exist_ok=True)
     try:
-        res = x(step, phase="verifier")
-        if not res.ok:
-            v.error = f"the verifier container could not start: {res.last_error_line()}"
-            return v
-        v.exit_code, timed_out = ops.wait_bounded(x, names.verifier, timeout, "verifier")
-        if timed_out:
-            v.error = f"the verifier timed out after {timeout:g} s"
-        x(ops.logs(names.verifier), phase="verifier", output=rundir.verifier_output)
+        verify_kept(spec, x, st, artifacts)
     finally:
-        # Also when `docker run` failed half-way, or on Ctrl-C: remove it by name.
-        x(ops.remove_containers([names.verifier]), phase="cleanup")
-        v.seconds = round(time.monotonic() - started, 3)
-    if not v.error:
-        v.rewards, v.problem, v.bad_reward = read_rewards(rundir.verifier_logs)
+        seconds = round(time.monotonic() - started, 3)
+    v = Verification(
+        fault=st.fault,
+        exit_code=st.exit_codes.get("verifier"),
+        seconds=seconds,
+        images=st.digests,
+    )
+    if st.verifier_ran and (st.fault is None or st.fault.kind == "verifier_timeout"):
+        v.rewards, v.problem, v.bad_reward = st.rewards, st.reward_problem, st.reward_bad
         v.reward = primary_reward(v.rewards)
     return v
 
@@ -328,11 +324,9 @@ def rescore_run(catalog, run_dir: Path, *, echo: TextIO | None = sys.stderr) -> 
     )
     artifacts = RunDir(run_dir).artifacts
     x = ops.Executor(echo=echo)
-    # A local run (--agent-cmd, bakectl.runner.local) scored in the bare base image, with
-    # the runtime's entrypoint mounted from the catalog.
+    # A local run (--agent-cmd, bakectl.runner.local) is scored in its task image.
     local = "eval" not in run.images and "verifier" in run.images
     key = "verifier" if local else "eval"
-    entrypoint = catalog.core_dir / "entrypoint.sh" if local else None
     image = _pick_image(x, run.images, key)
     if image is None:
         why = engine_down(x)
@@ -352,41 +346,37 @@ def rescore_run(catalog, run_dir: Path, *, echo: TextIO | None = sys.stderr) -> 
     started_at = datetime.now(UTC)
     out = _rescore_dir(run_dir, started_at)
     rid = f"{run.run_id}-{out.name}"
-    names = ops.Names(rid)
+    # The attempt's own images: its eval image and the task image it was built on (its
+    # ENTRYPOINT, USER, WORKDIR); a local run's environment image is both.
+    base = run.images.get("base") if not local else run.images[key]
+    pins = {"eval": image, **({"base": base.id or base.ref} if base is not None else {})}
+    if base is not None and not x(ops.image_id(pins["base"]), phase="setup", record=False).ok:
+        pins["base"] = base.ref
+    spec = kept_work_spec(
+        bench, task, run.agent, rid, out, pins, cpus=run.limits.get("cpus"), echo=echo
+    )
     rd = RunDir(out)
     out.mkdir()
-    env = task.spec.environment
+    kept = run_dir / "task-artifacts"
+    if kept.is_dir():  # the declared artifacts go back where the agent left them
+        shutil.copytree(kept, out / "task-artifacts", symlinks=True)
     v = Verification()
     fault: Fault | None = None
     interrupted = False
     try:
         with sigterm_interrupts():
-            v = verify_artifacts(
-                x,
-                names,
-                image,
-                workdir=bench.spec.workdir,
-                artifacts=artifacts,
-                tests=task.tests_dir,
-                rundir=rd,
-                timeout=task.spec.verifier.timeout_sec,
-                cpus=run.limits.get("cpus") or env.cpus,
-                memory_mb=run.limits.get("memory_mb") or env.memory_mb,
-                entrypoint=entrypoint,
-            )
+            v = verify_kept_work(x, spec, artifacts)
     except KeyboardInterrupt:
         interrupted = True
         fault = Fault.of("interrupted", "interrupted during the re-score")
     except BakectlError as exc:
         fault = Fault.of("engine", exc.message)
-    if fault is None and v.error:
-        if "timed out" in v.error:
+    if fault is None and v.fault is not None:
+        if v.fault.kind == "verifier_timeout":
             verifier = VerifierSeen(timed_out=True, exit_code=v.exit_code)
         else:
             why = engine_down(x)
-            fault = (
-                Fault.of("engine_unreachable", why) if why else Fault.of("container_start", v.error)
-            )
+            fault = Fault.of("engine_unreachable", why) if why else v.fault
             verifier = None
     else:
         verifier = VerifierSeen(
@@ -419,7 +409,12 @@ def rescore_run(catalog, run_dir: Path, *, echo: TextIO | None = sys.stderr) -> 
         rd.run_json,
         RunRecord(
             **who,
-            images={"verifier": ImageRef(ref=image)},
+            images={
+                role: ImageRef(ref=d["ref"], id=d.get("id"))
+                for role, d in v.images.items()
+                if d.get("ref")
+            }
+            or {"verifier": ImageRef(ref=image)},
             commands=[
                 CommandRecord(line=c["command"], exit_code=c["exit_code"], seconds=c["seconds"])
                 for c in x.records

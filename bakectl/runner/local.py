@@ -15,9 +15,10 @@ For agent developers iterating without an agent image (`bakectl run B -t T --age
    BAKECTL_WORKDIR, BAKECTL_AGENT_LOG_DIR, BAKECTL_MODEL; with a gateway OPENAI_BASE_URL /
    ANTHROPIC_BASE_URL and placeholder keys), runs in its own process group, and the
    whole group is killed (SIGKILL) at the time limit, and once CMD exits (stragglers).
-5. The verifier container, as `bakectl score` runs it: the environment image, the
-   artifacts copied over its workdir, tests/ mounted read-only, the runtime's
-   entrypoint.sh mounted from the catalog, `--user 0 --network none`.
+5. The verifier, as `bakectl score` runs it and as `run` would after the agent
+   (runner.phases.verify_kept): the task's environment image started as a run starts it,
+   the artifacts over its workdir, then the task's [verifier] environment_mode (shared:
+   /tests copied in, `docker exec` as the verifier user; separate; snapshot).
 
 The run directory is a task run directory (rundir.py) with agent "local": run.json (kind
 "local", the command, the env names it got), result.json, score.json, trace.jsonl,
@@ -30,6 +31,7 @@ import dataclasses
 import os
 import shlex
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +43,7 @@ from bakectl.errors import BakectlError, UsageError
 from bakectl.render.renderer import Renderer
 from bakectl.results.records import Fault, ModelSource, TaskSource, primary_reward
 from bakectl.results.rundir import RunDir, new_run_id, read_rewards, write_json
-from bakectl.results.score import score_record, verify_artifacts
+from bakectl.results.score import kept_work_spec, score_record, verify_kept_work
 from bakectl.results.verdict import VerifierSeen, decide
 from bakectl.runner.gateway_ctl import GatewayConfig, annotate_fixture, collect_trace
 from bakectl.runner.outcome import (
@@ -180,12 +182,6 @@ def run_local(
     if not command.strip():
         raise UsageError("--agent-cmd is empty", 'e.g. --agent-cmd "python3 my_agent.py"')
     check_timeout(o.timeout_sec)
-    entrypoint = catalog.core_dir / "entrypoint.sh"
-    if not entrypoint.is_file():
-        raise UsageError(
-            f"the runtime is missing: {entrypoint}",
-            "a catalog's containers/core replaces bakectl/data/core whole: complete it or remove it",
-        )
     if shutil.which("bash") is None:
         raise UsageError("bash is not installed", "--agent-cmd runs with bash -c")
     model = with_recorded_model(o, replay_provenance(o)).model
@@ -199,9 +195,7 @@ def run_local(
     names = ops.Names(run_id)
     cpus = min(task.spec.environment.cpus, float(os.cpu_count() or 1))
     if o.dry_run:
-        _print_plan(
-            o, command, names, base.image, bench.spec.workdir, rd, timeout, entrypoint, task, cpus
-        )
+        _print_plan(o, command, names, base.image, bench, rd, timeout, task)
         return TaskResult(
             run_id, bench.name, task.id, LOCAL_AGENT, model, "dry-run", None, False, "", None, 0.0
         )
@@ -287,19 +281,9 @@ def run_local(
                 gw.stop()
                 gw = None
                 collect_trace(rd.gateway, rd.trace)
-            v = verify_artifacts(
-                x,
-                names,
-                base.image,
-                workdir=bench.spec.workdir,
-                artifacts=rd.artifacts,
-                tests=task.tests_dir,
-                rundir=rd,
-                timeout=task.spec.verifier.timeout_sec,
-                cpus=cpus,
-                memory_mb=task.spec.environment.memory_mb,
-                entrypoint=entrypoint,
-            )
+            pins = {"eval": base.image, "base": base.image}
+            spec = kept_work_spec(bench, task, LOCAL_AGENT, run_id, rd.root, pins, echo=o.echo)
+            v = verify_kept_work(x, spec, rd.artifacts)
             exit_codes["verifier"] = v.exit_code
             timings["verifier"] = v.seconds
         except KeyboardInterrupt:
@@ -318,10 +302,8 @@ def run_local(
     seconds = time.monotonic() - t0
     rewards: dict[str, float] = {}
     verifier = None
-    if v is not None and v.error:
-        fault = fault or Fault.of(
-            "verifier_timeout" if "timed out" in v.error else "container_start", v.error
-        )
+    if v is not None and v.fault is not None:
+        fault = fault or v.fault
     elif v is not None:
         rewards, problem, bad = read_rewards(rd.verifier_logs)
         verifier = VerifierSeen(
@@ -466,9 +448,10 @@ def _read_only(root: Path) -> None:
                 p.chmod(p.stat().st_mode & ~0o222)
 
 
-def _print_plan(o, command, names, image, workdir, rd, timeout, entrypoint, task, cpus) -> None:
-    from bakectl.results.score import verify_step
+def _print_plan(o, command, names, image, bench, rd, timeout, task) -> None:
+    from bakectl.runner.phases import DryExecutor, RunState, verify_kept
 
+    workdir = bench.spec.workdir
     print(f"# task packet: {rd.root / PACKET_DIR}: instruction.md + {image}'s {workdir}")
     for step in (
         _copy_workdir_step(names, image),
@@ -480,16 +463,9 @@ def _print_plan(o, command, names, image, workdir, rd, timeout, entrypoint, task
         print(f"# the gateway runs in-process on 127.0.0.1 ({o.gateway.mode})")
     print(f"# in {rd.artifacts}, at most {timeout:g} s, its process group killed after:")
     print(f"$ bash -c {shlex.quote(command)}")
-    step = verify_step(
-        names,
-        image,
-        workdir=workdir,
-        artifacts=rd.artifacts,
-        tests=task.tests_dir,
-        logs=rd.verifier_logs,
-        cpus=cpus,
-        memory_mb=task.spec.environment.memory_mb,
-        entrypoint=entrypoint,
+    print(f"# the verifier ({task.spec.verifier.mode}), over {rd.artifacts}:")
+    pins = {"eval": image, "base": image}
+    spec = kept_work_spec(
+        bench, task, LOCAL_AGENT, names.run_id, rd.root, pins, echo=None, dry_run=True
     )
-    for s in (step, ops.wait(names.verifier), ops.remove_containers([names.verifier])):
-        print(f"$ {s.shell()}")
+    verify_kept(spec, DryExecutor(echo=sys.stdout), RunState(), rd.artifacts)

@@ -1,6 +1,7 @@
 """The phases of one run, following the task as Harbor defines it.
 
-    setup      images' configs, the run network (a pool subnet), the gateway, the
+    setup      images' configs, the run network (a pool subnet; none at all for an
+               offline task with no gateway and no sidecar to reach), the gateway, the
                environment container (the task image's own ENTRYPOINT, a keep-alive
                command, an init), its healthcheck
     agent      `docker exec` into the environment container as the task's agent user
@@ -39,6 +40,7 @@ LOGS = {"agent": "/logs/agent", "verifier": "/logs/verifier", "artifacts": "/log
 TESTS, SOLUTION, INSTRUCTION = "/tests", "/solution", "/task/instruction.md"
 RUNTIME = ops.RUNTIME_ENTRYPOINT
 HEALTH_POLL = 0.2
+NO_NETWORK = "none"
 
 
 @dataclass
@@ -201,9 +203,11 @@ class RunPlan:
 
     def describe(self) -> list[str]:
         net = "internal (no route out; the gateway is on it)" if self.internal else "reaches out"
+        where = f"a /{ops.subnet_pool().prefix} from {ops.subnet_pool().network}"
+        if self.network == NO_NETWORK:
+            net, where = "offline with nothing to reach (no gateway, no sidecar)", "loopback only"
         lines = [
-            f"# network: {self.network}, {net}, a /{ops.subnet_pool().prefix} from "
-            f"{ops.subnet_pool().network}",
+            f"# network: {self.network}, {net}, {where}",
             f"# environment: {self.environment.shell()}",
             f"# healthcheck: {'wait until healthy' if self.health else 'none'}",
             f"# agent: {self.agent.shell()}",
@@ -267,6 +271,11 @@ def plan_run(spec: RunSpec, eval_cfg: ImageConfig, base: ImageConfig) -> RunPlan
     compose = task_compose(spec)
     workdir = _workdir(spec, base)
     internal = tenv.network != "public"
+    # No network at all (Harbor's network_mode none) when nothing is there to reach: an
+    # offline task with no gateway and no sidecar needs no network of its own.
+    network = n.network
+    if internal and spec.options.gateway is None and not (compose and compose.sidecars):
+        network = NO_NETWORK
     mounts = [
         ops.Mount(task.instruction.resolve(), INSTRUCTION, readonly=True),
         ops.Mount(spec.dir.agent_logs, LOGS["agent"]),
@@ -292,9 +301,9 @@ def plan_run(spec: RunSpec, eval_cfg: ImageConfig, base: ImageConfig) -> RunPlan
     environment = ops.container_run(
         n,
         n.environment,
-        spec.eval_image.image,
+        spec.eval_ref,
         user=base.user or "0",
-        network=n.network,
+        network=network,
         cpus=spec.cpus,
         memory_mb=tenv.memory_mb,
         mounts=mounts,
@@ -330,7 +339,7 @@ def plan_run(spec: RunSpec, eval_cfg: ImageConfig, base: ImageConfig) -> RunPlan
         env=[(ops.PHASE_VAR, "verifier"), *resolve_env(v.env)],
     )
     plan = RunPlan(
-        network=n.network,
+        network=network,
         internal=internal,
         workdir=workdir,
         agent_user=agent_user,
@@ -353,7 +362,7 @@ def plan_run(spec: RunSpec, eval_cfg: ImageConfig, base: ImageConfig) -> RunPlan
         elif v.environment is not None and v.environment.docker_image:
             plan.verifier_image = v.environment.docker_image
         else:  # a fresh copy of the task's environment, without the agent
-            plan.verifier_image = spec.eval_image.deps[0].image if spec.eval_image.deps else None
+            plan.verifier_image = spec.base_ref
     return plan
 
 
@@ -376,9 +385,13 @@ def _network(spec: RunSpec, x: ops.Executor, st: RunState, name: str, internal: 
 def setup(spec: RunSpec, x: ops.Executor, st: RunState) -> bool:
     st.phase = "setup"
     n, gw = spec.names, spec.options.gateway
-    base_ref = spec.eval_image.deps[0].image if spec.eval_image.deps else spec.eval_image.image
-    eval_cfg, base = inspect_images(x, [spec.eval_image.image, base_ref])
-    st.digests["eval"] = {"ref": spec.eval_image.image, "id": eval_cfg.id}
+    base_ref = spec.base_ref
+    if base_ref is None:  # unknown: root, no entrypoint, the benchmark's workdir
+        (eval_cfg,), base = inspect_images(x, [spec.eval_ref]), ImageConfig()
+    else:
+        eval_cfg, base = inspect_images(x, [spec.eval_ref, base_ref])
+        st.digests["base"] = {"ref": base_ref, "id": base.id}
+    st.digests["eval"] = {"ref": spec.eval_ref, "id": eval_cfg.id}
     plan = st.plan = plan_run(spec, eval_cfg, base)
     if spec.options.dry_run:
         for line in plan.describe():
@@ -387,7 +400,7 @@ def setup(spec: RunSpec, x: ops.Executor, st: RunState) -> bool:
         for d in (spec.dir.verifier_logs, spec.dir.root / "task-artifacts"):
             d.mkdir(parents=True, exist_ok=True)
             d.chmod(0o777)  # the task's users have uids this host does not know
-    if not _network(spec, x, st, n.network, plan.internal):
+    if plan.network != NO_NETWORK and not _network(spec, x, st, n.network, plan.internal):
         return False
     if gw is not None and spec.gateway_image is not None:
         if not _gateway(spec, x, st, plan):
@@ -757,6 +770,59 @@ def _verifier_container(spec: RunSpec, x: ops.Executor, st: RunState, plan: RunP
         if not x(ops.Step(("docker", "cp", from_, f"{n.verifier}:{src}")), phase="verifier").ok:
             st.notes.append(f"artifact {src} could not be given to the verifier")
     return n.verifier
+
+
+# -- verifying what an agent left, outside a run ----------------------------------------
+
+
+def verify_kept(spec: RunSpec, x: ops.Executor, st: RunState, artifacts: Path) -> None:
+    """The verifier over kept work, as the task's verifier mode says, like a run's: `score`
+    (an attempt's artifacts/ and task-artifacts/) and `--agent-cmd` (the host command's
+    workdir). The environment starts as a run's does (the task image's ENTRYPOINT, a
+    keep-alive, an init, its healthcheck and sidecars); the workdir's contents are replaced
+    by `artifacts` (deletions stay deleted) and the declared artifacts, kept under
+    spec.dir/task-artifacts/, go back to their paths; then `verifier_phase`: shared,
+    separate or snapshot. What it created is removed, on errors and Ctrl-C too."""
+    try:
+        if setup(spec, x, st):
+            _restore(spec, x, st, artifacts)
+            if st.fault is None:
+                verifier_phase(spec, x, st)
+    finally:
+        cleanup(spec, x, st)
+
+
+_CLEAR = (
+    'for d in "$@"; do mkdir -p "$d"; done; find "$1" -mindepth 1 -maxdepth 1 -exec rm -rf {} +'
+)
+
+
+def _restore(spec: RunSpec, x: ops.Executor, st: RunState, artifacts: Path) -> None:
+    assert st.plan is not None
+    plan, env = st.plan, spec.names.environment
+    kept = [(src, spec.dir.root / "task-artifacts" / dest) for src, dest in plan.artifacts]
+    kept = [(src, host) for src, host in kept if spec.options.dry_run or host.exists()]
+    parents = [plan.workdir, *sorted({str(Path(src).parent) for src, _ in kept})]
+    clear = ops.exec_step(env, ["sh", "-c", _CLEAR, "sh", *parents], user="0")
+    if not x(clear, phase="setup").ok:
+        st.fail(f"could not clear the workdir {plan.workdir} of {env}")
+        return
+    put = [(f"{artifacts.resolve()}/.", plan.workdir)]
+    put += [(f"{host}/." if host.is_dir() else str(host), src) for src, host in kept]
+    for host, path in put:
+        res = x(ops.Step(("docker", "cp", host, f"{env}:{path}")), phase="setup")
+        if not res.ok:
+            st.fail(f"could not put the kept work back at {path}: {res.last_error_line()}")
+            return
+    # Declared artifacts not kept apart (in the workdir of a host command's run) are
+    # collected as after an agent, so a separate verifier gets them too.
+    have = {src for src, _ in kept}
+    for src, dest in plan.artifacts:
+        if src not in have:
+            target = spec.dir.root / "task-artifacts" / dest
+            if not spec.options.dry_run:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            x(ops.Step(("docker", "cp", f"{env}:{src}", str(target))), phase="setup")
 
 
 # -- cleanup ---------------------------------------------------------------------

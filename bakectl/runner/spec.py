@@ -125,6 +125,20 @@ class RunSpec:
     verifier_timeout: float
     cpus: float
     warnings: list[str] = field(default_factory=list)
+    # role (eval, base) -> the exact image to run: a re-score runs the attempt's own images
+    pinned: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def eval_ref(self) -> str:
+        return self.pinned.get("eval") or self.eval_image.image
+
+    @property
+    def base_ref(self) -> str | None:
+        """The task's environment image (its ENTRYPOINT, USER, WORKDIR); None when a
+        pinned eval image ran without one recorded (a run before run.json kept it)."""
+        if self.pinned:
+            return self.pinned.get("base")
+        return self.eval_image.deps[0].image if self.eval_image.deps else self.eval_image.image
 
     @property
     def targets(self) -> list[ImageTarget]:

@@ -17,30 +17,17 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import REPO, CatalogLab, bakectl
+from tests.support.labelled import none_left_behind
 
 pytestmark = pytest.mark.integration
 
-LABEL = "dev.bakectl.run"
 FIELDS = REPO / "containers/benchmarks/harbor-fields"
-
-
-def _labelled() -> set[str]:
-    out = set()
-    for argv in (
-        ["docker", "ps", "-a", "--filter", f"label={LABEL}", "--format", "c {{.Names}}"],
-        ["docker", "network", "ls", "--filter", f"label={LABEL}", "--format", "n {{.Name}}"],
-    ):
-        out |= set(subprocess.run(argv, capture_output=True, text=True).stdout.splitlines())
-    # Only this file's runs: the engine is shared with whatever else runs on this host.
-    return {ln for ln in out if "-harbor-fields-" in ln}
 
 
 @pytest.fixture(autouse=True)
 def nothing_left_behind(engine):
-    before = _labelled()
-    yield
-    left = _labelled() - before
-    assert not left, f"left behind: {sorted(left)}"
+    with none_left_behind("-harbor-fields-"):
+        yield
 
 
 def test_every_harbor_field_task_scores_oracle_1_and_nop_below(engine, tmp_path):
@@ -200,7 +187,8 @@ def test_dry_run_prints_the_plan(lab, tmp_path):
         timeout=600,
     )
     out = res.stdout
-    assert "# network: " in out and "internal" in out
+    # env-tables is offline with no gateway and no sidecar: no network at all, as Harbor.
+    assert "# network: none, offline with nothing to reach" in out
     assert "# agent: docker exec" in out and "SOLUTION_PART=42" in out
     assert "# verifier (shared): docker exec" in out and "EXPECTED=hello-42" in out
     agent_line = next(ln for ln in out.splitlines() if ln.startswith("# agent: "))

@@ -12,7 +12,7 @@ import pytest
 
 from bakectl.bundle import core as b
 from bakectl.errors import UsageError
-from bakectl.results.records import TaskSource
+from bakectl.results.records import BundleManifest, TaskSource, read_record, write_record
 from bakectl.results.score import task_runs
 from bakectl.runner.local import LOCAL_ENV, PLACEHOLDER_KEY, command_env, run_command
 from tests.support.polling import process_alive
@@ -45,12 +45,34 @@ def test_environment_names_only_unless_captured_then_secrets_redacted():
 # -- the output directory ---------------------------------------------------------------------
 
 
+def _manifest(**fields) -> BundleManifest:
+    base = dict(bakectl_version="0", created_at="", command=[], benchmark={}, agent={})
+    return BundleManifest.model_validate({**base, "tasks": {}, "rebuild": "", **fields})
+
+
+def test_the_manifest_is_a_typed_record_its_reader_refuses_other_kinds_and_versions(tmp_path):
+    m = _manifest(benchmark={"name": "arith"}, tasks={"1": {"eval_target": "e"}})
+    write_record(tmp_path / b.MANIFEST, m)
+    text = (tmp_path / b.MANIFEST).read_text()
+    assert json.loads(text)["kind"] == "bakectl-bundle" and json.loads(text)["schema_version"] == 1
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"  # stable bytes
+    assert read_record(tmp_path / b.MANIFEST, BundleManifest) == m
+    for bad, needle in (
+        ({**json.loads(text), "schema_version": 2}, "schema_version 2"),
+        ({**json.loads(text), "kind": "job"}, "not a bundle"),
+        ({"kind": "bakectl-bundle", "version": 1}, "schema_version None"),  # before records
+    ):
+        (tmp_path / b.MANIFEST).write_text(json.dumps(bad))
+        with pytest.raises(UsageError, match=needle):
+            b.load_bundle(tmp_path)
+
+
 def _fake_bundle(root: Path) -> Path:
     (root / "tasks" / "1").mkdir(parents=True)
     (root / "tasks" / "1" / "instruction.md").write_text("do it\n")
     (root / "run.sh").write_text("#!/bin/sh\n")
     (root / "run.sh").chmod(0o755)
-    (root / b.MANIFEST).write_text(json.dumps({"kind": b.BUNDLE_KIND, "version": 1}))
+    (root / b.MANIFEST).write_text(json.dumps({"kind": b.BUNDLE_KIND, "schema_version": 1}))
     b._normalize(root, 1_700_000_000)
     return root
 
@@ -139,7 +161,7 @@ def test_absolute_definition_moves_tags_to_another_registry(tmp_path, monkeypatc
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     bundle = b.Bundle(
         root=tmp_path / "bundle",
-        manifest={"registry": "bakectl"},
+        manifest=_manifest(registry="bakectl"),
         images={},
         definition={
             "target": {
@@ -354,7 +376,7 @@ def test_bundle_task_reads_the_scorer_apart(tmp_path):
     (root / "tasks/1/task.toml").write_text('version = "1.0"\n')
     bundle = b.Bundle(
         root=root,
-        manifest={"benchmark": {"name": "arith"}, "tasks": {"1": {"eval_target": "e"}}},
+        manifest=_manifest(benchmark={"name": "arith"}, tasks={"1": {"eval_target": "e"}}),
         images={},
         definition={},
     )
