@@ -64,6 +64,13 @@ class TaskFolder:
         f = self.dir / SPEC_FILE
         return f if f.is_file() else None
 
+    @property
+    def path(self) -> Path:
+        """PATH resolved: the task folder, the dataset folder or the benchmark folder."""
+        if self.only is not None:
+            return self.tasks_dir / self.only
+        return self.tasks_dir.parent if self.every else self.tasks_dir
+
     def task_ids(self) -> list[str]:
         if self.only is not None:
             return [self.only]

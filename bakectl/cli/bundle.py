@@ -156,6 +156,26 @@ def bundle(
     print(f"bundle: {made} ({src.benchmark} x {src.agent}, tasks {', '.join(src.tasks)})")
 
 
+def _catalog_of(run: Path):
+    """The catalog the run's tasks came from: a `-p` job's own task folder (its job
+    record says where), else the project's catalog. Re-scoring builds nothing."""
+    from bakectl.catalog import Catalog, find_root
+    from bakectl.runner.job import JOB_FILE, read_job
+
+    here = run.resolve()
+    # RUN is a job directory or one of its attempts (<job>/tasks/<task>/attempt-<k>).
+    job = next((d for d in (here, *here.parents[:3]) if (d / JOB_FILE).is_file()), None)
+    if job is not None:
+        record = read_job(job)
+        if record.source.kind == "path" and record.source.location:
+            return setup(
+                record.registry,
+                path=Path(str(record.source.location)),
+                name=record.source.benchmark,
+            ).catalog
+    return Catalog(find_root())
+
+
 def score(
     run: Annotated[Path, typer.Argument(help="A job directory (or a task's attempt directory).")],
     tasks: Annotated[
@@ -171,10 +191,9 @@ def score(
     verifier runs on the run's eval image with its artifacts/; the new result goes to
     RUN/rescore-<time>/ beside the old one. Exit 1 when a task could not be scored.
     """
-    from bakectl.catalog import Catalog, find_root
     from bakectl.results.score import rescore_path
 
-    catalog = Catalog(find_root())  # no renderer: re-scoring builds nothing
+    catalog = _catalog_of(run)
     ids = None
     if tasks is not None or limit is not None:
         from bakectl.cli.selection import parse_items, select_tasks

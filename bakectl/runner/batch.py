@@ -570,9 +570,13 @@ def run_rollouts(
     check_timeout(timeout_sec)
     catalog = renderer.catalog
     ag = catalog.agent(agent)
+    folder = catalog.folders.get(benchmark)
     record = jobs.job_record(
         job_id=job_id or jobs.new_job_id(benchmark, agent),
-        source=TaskSource(kind="catalog", location=str(catalog.root), benchmark=benchmark),
+        # A -p job records its folder: --resume and score find the tasks there again.
+        source=TaskSource(kind="path", location=str(folder.path), benchmark=benchmark)
+        if folder is not None
+        else TaskSource(kind="catalog", location=str(catalog.root), benchmark=benchmark),
         task_ids=list(task_ids),
         agent=agent,
         agent_version=ag.spec.version,

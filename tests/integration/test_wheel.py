@@ -4,6 +4,7 @@ the bake defaults and the gateway come from the installed package alone."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -91,7 +92,8 @@ def test_wheel_runs_task_folders_in_an_empty_directory(installed, namespace, tmp
     ).stdout.strip()
     assert where.startswith(str(installed.parent)), where  # the installed copy, not the tree
 
-    res = _run([bakectl, "oracle", "-p", "my-tasks", "--all"], cwd=work, env=env)
+    # As `harbor run -p`: every task under PATH when none is picked.
+    res = _run([bakectl, "oracle", "-p", "my-tasks"], cwd=work, env=env)
     assert "hello-file      passed 1  failed 0  yes" in res.stdout, res.stdout + res.stderr
     assert "prebuilt-image  passed 1  failed 0  yes" in res.stdout, res.stdout + res.stderr
     # The bake defaults and the runtime came from the package.
@@ -107,6 +109,23 @@ def test_wheel_runs_task_folders_in_an_empty_directory(installed, namespace, tmp
     )  # fmt: skip
     assert "my-tasks/hello-file x nop: failed reward=0" in res.stdout, res.stdout + res.stderr
     assert f"{namespace}/gateway:h" in res.stderr
+
+    # The job records its task folder, so it is re-scored from a directory that holds no
+    # task at all (score finds the tests through job.json, not through a catalog).
+    (job,) = [
+        d for d in (work / "runs").iterdir() if "nop" in d.name and (d / "job.json").is_file()
+    ]
+    record = json.loads((job / "job.json").read_text())
+    assert record["source"] == {
+        "kind": "path",
+        "location": str(ds.resolve()),
+        "benchmark": "my-tasks",
+    }
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    res = _run([bakectl, "score", str(job)], cwd=elsewhere, env=env)
+    assert "hello-file" in res.stdout and "failed" in res.stdout, res.stdout + res.stderr
+    assert list(job.glob("tasks/hello-file/attempt-1/rescore-*/result.json")), res.stdout
 
 
 def test_wheel_path_errors(installed, tmp_path) -> None:
