@@ -3,19 +3,18 @@ Provenance for labels, batches and bundles; empty answers outside a checkout."""
 
 from __future__ import annotations
 
-import subprocess
+import shutil
 from pathlib import Path
 
 
 def git(root: Path, *args: str) -> str:
     """`git -C root ARGS` stdout, stripped; "" when git or the checkout is missing."""
-    try:
-        res = subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.TimeoutExpired):
+    from bakectl.engine.plan import Step, run_process
+
+    if shutil.which("git") is None:
         return ""
-    return res.stdout.strip() if res.returncode == 0 else ""
+    res = run_process(Step(("git", "-C", str(root), *args), mutates=False), timeout=10)
+    return res.stdout.strip() if res.ok else ""
 
 
 def commit(root: Path) -> str:

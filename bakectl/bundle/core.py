@@ -38,7 +38,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -425,12 +424,12 @@ def _eval_for(r: Renderer, bench: Benchmark, agent: Agent, task: Task) -> ImageT
 
 
 def _local_image(ref: str) -> dict[str, Any]:
-    res = subprocess.run(
-        ["docker", "image", "inspect", "--format", "{{json .}}", ref],
-        capture_output=True,
-        text=True,
+    from bakectl.engine.plan import Step, run_process
+
+    res = run_process(
+        Step(("docker", "image", "inspect", "--format", "{{json .}}", ref), mutates=False)
     )
-    if res.returncode != 0:
+    if not res.ok:
         return {}
     try:
         data = json.loads(res.stdout)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Annotated
 
@@ -16,9 +15,10 @@ from bakectl.cli.common import Registry
 def _cmd(argv: list[str]) -> tuple[bool, str]:
     if shutil.which(argv[0]) is None:
         return False, f"{argv[0]} not installed"
-    try:
-        res = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-    except subprocess.TimeoutExpired:
+    from bakectl.engine.plan import Step, run_process
+
+    res = run_process(Step(tuple(argv), mutates=False), timeout=30)
+    if res.timed_out:
         return False, "timed out"
     out = (res.stdout or res.stderr).strip().splitlines()
     return res.returncode == 0, out[0] if out else ""

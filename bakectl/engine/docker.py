@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
+import shutil
 from dataclasses import dataclass
 
 from bakectl.engine.classify import engine_down
+from bakectl.engine.plan import ProcessResult, Step, run_process
 from bakectl.errors import BakectlError, UsageError
 
 START_HINT = (
@@ -21,15 +22,14 @@ START_HINT = (
 )
 
 
-def _run(argv: list[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    except FileNotFoundError:
-        raise UsageError(f"{argv[0]} is not installed", START_HINT) from None
-    except subprocess.TimeoutExpired:
-        raise BakectlError(
-            f"'{' '.join(argv)}' did not answer in {timeout:.0f} s", START_HINT
-        ) from None
+def _run(argv: list[str], timeout: float = 30) -> ProcessResult:
+    """A read-only query through the one subprocess runner."""
+    if shutil.which(argv[0]) is None:
+        raise UsageError(f"{argv[0]} is not installed", START_HINT)
+    res = run_process(Step(tuple(argv), mutates=False), timeout=timeout)
+    if res.timed_out:
+        raise BakectlError(f"'{' '.join(argv)}' did not answer in {timeout:.0f} s", START_HINT)
+    return res
 
 
 def engine_error(stderr: str) -> UsageError:
