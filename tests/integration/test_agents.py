@@ -9,9 +9,8 @@ tests/fixtures/record_agents.py):
 * one fixture replays three times: same reward, same tool calls, same trace (the same
   normalized requests in the same order, answered the same), equal to the recording;
 * every other fixture replays once, passing;
-* a changed prompt (another task's instruction against the fixture) ends the agent with a
-  replay miss within 10 s of a matching replay's own time (start-up and first turn: no
-  retries);
+* a changed prompt (another task's instruction against the fixture) ends the agent within
+  10 s of its own start (no retries), the attempt an error of kind replay_miss;
 * a fixture whose prompts carry another day's date (as if recorded a year earlier) still
   replays: the gateway masks dates.
 """
@@ -155,22 +154,17 @@ def test_a_changed_prompt_ends_the_agent_fast_with_a_replay_miss(agent, installe
     prov = json.loads((changed / "provenance.json").read_text())
     prov.pop("task")  # so that task 2 (another prompt) may be run against task 1's recording
     (changed / "provenance.json").write_text(json.dumps(prov))
-    # The agent's own start-up and first turn, from a replay that matches: a miss must end
-    # the agent within MISS_LIMIT_SEC of that (an agent that retried a miss would take
-    # minutes: mini-swe-agent's default is 10 attempts with backoff).
-    normal = _replay(agent, fixture, tmp_path / "normal", "arith", "1")
-    baseline = json.loads((normal / "run.json").read_text())["timings"]["agent"]
+    # The agent's own time, from its start to its exit (run.json's agent phase): a miss must
+    # end it within MISS_LIMIT_SEC (an agent that retried a miss would take minutes:
+    # mini-swe-agent's default is 10 attempts with backoff).
     run = _replay(agent, changed, tmp_path / "runs", "arith", "2")
     summary = json.loads((run / "gateway/summary.json").read_text())
     assert summary["misses"] >= 1
     took = json.loads((run / "run.json").read_text())["timings"]["agent"]
-    assert took <= baseline + MISS_LIMIT_SEC, (
-        f"the agent ran {took} s with a miss, {baseline} s on a matching replay"
-    )
+    assert took < MISS_LIMIT_SEC, f"the agent ran {took} s after a replay miss"
     result = json.loads((run / "result.json").read_text())
-    assert result["status"] != "passed"
-    if "fault" in result:  # the typed records (Records issue): a miss is an error of its kind
-        assert result["status"] == "error" and result["fault"]["kind"] == "replay_miss"
+    assert result["status"] == "error", result
+    assert result["fault"]["kind"] == "replay_miss", result
 
 
 _ISO_DAY = re.compile(r"\b20[0-9]{2}-[01][0-9]-[0-3][0-9]\b")
