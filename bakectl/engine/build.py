@@ -179,6 +179,27 @@ class Builder:
         return plan, list(tr.warnings)
 
     _podman_backed: bool | None = None
+    _links: bool | None = None
+
+    def link_agent_layer(self) -> bool:
+        """Whether eval images `COPY --link` their agent layer: where the builder stacks a
+        linked layer without copying it (the docker driver on the containerd image store, a
+        docker-container or remote builder), the N-th eval image then makes no copy of the
+        agent prefix. Not on the classic image store (it copies the layer all the same and
+        exports it twice) nor under podman (which refuses --link). BAKECTL_COPY_LINK=1|0
+        decides instead."""
+        if self._links is None:
+            forced = os.environ.get("BAKECTL_COPY_LINK", "")
+            if forced in ("0", "1"):
+                self._links = forced == "1"
+            elif self.o.engine == "podman":
+                self._links = False
+            else:
+                try:
+                    self._links = not builder_info(self.o.builder).classic_docker
+                except BakectlError:  # no engine: dry-run prints the plain form
+                    self._links = False
+        return self._links
 
     def _docker_is_podman(self) -> bool:
         if self._podman_backed is None:
@@ -242,7 +263,7 @@ class Builder:
                 f"BuildKit session error (transient, not your Dockerfile); retrying "
                 f"{len(left)} unfinished target(s) ({attempt}/{self.o.retries - 1})"
             )
-            step = self.bake_step(self.r.write(left), left)
+            step = self.bake_step(self.r.write(left, link=self.link_agent_layer()), left)
             res = self.run_retrying(step) if self.o.push else run_step(step)
         if res.returncode != 0 and classify.buildkit_session_error(res.stderr):
             raise BuildError(
@@ -378,7 +399,9 @@ class Builder:
 
     def _build_graph(self, pending: list[ImageTarget]) -> None:
         """One bake graph, with the podman fallback."""
-        bake_file = self.r.write(pending)
+        bake_file = self.r.write(
+            pending, link=self.o.engine != "podman" and self.link_agent_layer()
+        )
         step = self.bake_step(bake_file, pending)
         if self.o.dry_run:
             plan = Plan([step]) if self.o.engine != "podman" else Plan()
@@ -407,7 +430,7 @@ class Builder:
                 res = StepResult(res.step, res.returncode, builder_boot_error(self.o.builder))
             res, pending_now = self._retry_sessions(res, pending)
             if res.returncode != 0:
-                bake_file = self.r.write(pending_now)
+                bake_file = self.r.write(pending_now)  # podman refuses COPY --link
                 if classify.engine_down(res.stderr) and not self.o.builder:
                     raise engine_error(res.stderr)
                 reason = self._should_fall_back(res.stderr) if self.o.engine == "auto" else None
