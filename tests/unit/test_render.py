@@ -614,20 +614,10 @@ def _arith_chat(r: Renderer):
 
 
 @pytest.mark.parametrize(
-    ("env", "engine", "links"), [("1", "auto", True), ("0", "auto", False), ("", "podman", False)]
+    ("env", "engine", "links"),
+    [("", "auto", True), ("1", "bake", True), ("0", "auto", False), ("", "podman", False)],
 )
-def test_copy_link_follows_the_builder(std, monkeypatch, env, engine, links) -> None:
+def test_copy_link_is_on_but_under_podman_or_when_turned_off(std, monkeypatch, env, engine, links):
     monkeypatch.setenv("BAKECTL_COPY_LINK", env)
     b = Builder(renderer(std.root), BuildOptions(engine=engine))
     assert b.link_agent_layer() is links
-
-
-def test_copy_link_is_off_on_the_classic_store_and_on_with_containerd(std, monkeypatch) -> None:
-    from bakectl.engine import build
-    from bakectl.engine.docker import BuilderInfo
-
-    monkeypatch.delenv("BAKECTL_COPY_LINK", raising=False)
-    for containerd, links in ((False, False), (True, True)):
-        info = BuilderInfo("default", "docker", (), containerd)
-        monkeypatch.setattr(build, "builder_info", lambda _name, info=info: info)
-        assert Builder(renderer(std.root), BuildOptions()).link_agent_layer() is links
