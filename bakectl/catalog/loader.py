@@ -206,8 +206,18 @@ class Catalog:
     def tasks(self, bench_name: str, ids: list[str] | None = None) -> list[Task]:
         return [self.task(bench_name, t) for t in (ids or self.task_ids(bench_name))]
 
-    @cache  # noqa: B019
     def agent(self, name: str) -> Agent:
+        """The agent as agent.yaml says, at its --agent-version when one is set (applied on
+        each call, so a version set after the first call still counts)."""
+        agent = self._agent(name)
+        if name in self.agent_versions:
+            from bakectl.agents.plan import with_version
+
+            agent = with_version(agent, self.agent_versions[name])
+        return agent
+
+    @cache  # noqa: B019
+    def _agent(self, name: str) -> Agent:
         check_id("agent", name)
         d = self._agent_dir(name)
         if not os.path.lexists(d / "agent.yaml"):
@@ -224,12 +234,7 @@ class Catalog:
                 f"agent {name!r} has no run.sh ({d / 'run.sh'})",
                 "an agent needs run.sh, started by the runtime in the eval image",
             )
-        agent = Agent(spec=spec, dir=d)
-        if name in self.agent_versions:
-            from bakectl.agents.plan import with_version
-
-            agent = with_version(agent, self.agent_versions[name])
-        return agent
+        return Agent(spec=spec, dir=d)
 
     def validate_benchmark(self, name: str) -> tuple[int, list[UsageError]]:
         """Load one benchmark and every task of it; return (entries checked, errors)."""

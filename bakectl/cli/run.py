@@ -46,6 +46,7 @@ class RunFlags:
 
     benchmark: str | None = None
     agent: str | None = None
+    agent_version: str | None = None
     task_id: str | None = None
     tasks: str | None = None
     limit: int | None = None
@@ -115,6 +116,13 @@ def run(
         str | None, typer.Argument(help="Benchmark id (not with --bundle or --resume).")
     ] = None,
     agent: Annotated[str | None, typer.Option("--agent", "-a", help="Agent id.")] = None,
+    agent_version: Annotated[
+        str | None,
+        typer.Option(
+            "--agent-version",
+            help="An installed agent's upstream version instead of its pin (job.json keeps it).",
+        ),
+    ] = None,
     task_id: Annotated[
         str | None, typer.Option("--task-id", "-t", help="One task: a job of one.")
     ] = None,
@@ -201,6 +209,7 @@ def run(
     flags = RunFlags(
         benchmark=benchmark,
         agent=agent,
+        agent_version=agent_version,
         task_id=task_id,
         tasks=tasks,
         limit=limit,
@@ -262,6 +271,12 @@ def run(
     from bakectl.cli.selection import select_tasks
 
     renderer = flags.setup()
+    if agent_version is not None:
+        # As `build eval --agent-version`: the catalog answers with the agent at that
+        # version (its eval image, its labels, job.json's agent_version). Checked now
+        # (an agent without a pin is refused), before anything is written.
+        renderer.catalog.agent_versions[agent] = agent_version
+        renderer.catalog.agent(agent)
     known = renderer.catalog.task_ids(benchmark) if renderer.catalog.benchmark(benchmark) else []
     ids = select_tasks(
         [task_id] if task_id is not None else str(tasks),
@@ -301,6 +316,7 @@ def _contradictions(flags: RunFlags, record) -> list[tuple[str, str, str]]:
     given: list[tuple[str, Any, Any]] = [
         ("BENCHMARK", flags.benchmark, record.source.benchmark),
         ("--agent", flags.agent, record.agent),
+        ("--agent-version", flags.agent_version, record.agent_version),
         ("--model", flags.model, record.model),
         ("-n", flags.concurrency, record.n_concurrent),
         ("-k", flags.attempts, record.attempts),
@@ -328,6 +344,26 @@ def _contradictions(flags: RunFlags, record) -> list[tuple[str, str, str]]:
                 )
             )
     return out
+
+
+def restore_agent_version(catalog, record, job_dir: Path) -> None:
+    """A resumed job runs the agent version job.json names: an installed agent at another
+    release than its pin (--agent-version, or the pin moved since) continues at the version
+    it ran; an agent without a pin whose files changed version cannot (exit 2)."""
+    from bakectl.errors import UsageError
+
+    ag = catalog.agent(record.agent)
+    if not record.agent_version or ag.spec.version == record.agent_version:
+        return
+    if ag.spec.pinned:
+        catalog.agent_versions[record.agent] = record.agent_version
+        catalog.agent(record.agent)  # the version is checked as --agent-version's is
+        return
+    raise UsageError(
+        f"--resume {job_dir}: the job ran agent {record.agent} version "
+        f"{record.agent_version}; the catalog now has {ag.spec.version}",
+        "start a new job for the new agent version",
+    )
 
 
 def _run_resumed(flags: RunFlags) -> None:
@@ -358,13 +394,7 @@ def _run_resumed(flags: RunFlags) -> None:
         )
     else:
         renderer = setup(record.registry)
-    ag = renderer.catalog.agent(record.agent)
-    if record.agent_version and ag.spec.version != record.agent_version:
-        raise UsageError(
-            f"--resume {flags.resume}: the job ran agent {record.agent} version "
-            f"{record.agent_version}; the catalog now has {ag.spec.version}",
-            "start a new job for the new agent version",
-        )
+    restore_agent_version(renderer.catalog, record, flags.resume)
 
     def go(**kw):
         return run_job(renderer, record, job_dir=Path(flags.resume), **kw)
@@ -443,6 +473,16 @@ def _run_special(flags: RunFlags) -> None:
         "--retries": flags.retries,
         "--limit": flags.limit,
     }
+    if flags.agent_version is not None:
+        raise UsageError(
+            f"--agent-version does not apply to {which}: "
+            + (
+                "the bundle's images are rebuilt as they are"
+                if flags.bundle
+                else "the agent is a command on this host"
+            ),
+            "drop --agent-version",
+        )
     used = [f for f, v in batch_flags.items() if v is not None]
     if used:
         raise UsageError(

@@ -52,6 +52,10 @@ class ImageTarget:
     registry: str = "bakectl"
     extra_tag: str = ""
     network: str = ""  # bake's `network` for RUN steps: "none" for agent installs
+    # The same Dockerfile with the agent layer `COPY --link`ed (an eval image): the same image,
+    # built without copying that layer per image where the builder's snapshotter stacks layers
+    # (the containerd image store). Not hashed: it changes how, not what.
+    linked_text: str = ""
 
     @property
     def tag(self) -> str:
@@ -380,7 +384,7 @@ class Renderer:
         key = "eval:" + "/".join(path) + f"@{agent.spec.version}"
         if key in self._cache:
             return self._cache[key]
-        text = self._builtin("eval.Dockerfile.j2").render(
+        values = dict(
             version=__version__,
             agent=agent.name,
             workdir=bench.spec.workdir,
@@ -389,6 +393,7 @@ class Renderer:
             prefix=agent_prefix(agent),
             environment=sorted(agent.spec.environment.items()),
         )
+        text = self._builtin("eval.Dockerfile.j2").render(link=False, **values)
         digest = hash_parts("eval", text, base.digest, agent_t.digest, self._core_digest)
         t = self._new(
             "eval",
@@ -398,6 +403,7 @@ class Renderer:
             dockerfile_text=text,
             contexts={"base": f"target:{base.target}", "agent": f"target:{agent_t.target}"},
             deps=[base, agent_t],
+            linked_text=self._builtin("eval.Dockerfile.j2").render(link=True, **values),
         )
         extra = {"task": task.id} if per_task and task else {}
         t.labels = self._labels(
@@ -448,14 +454,15 @@ class Renderer:
             out[t.target] = spec
         return {"target": out}
 
-    def write(self, targets: list[ImageTarget]) -> Path:
-        """Write Dockerfiles and the bake file; returns the bake file's path."""
+    def write(self, targets: list[ImageTarget], *, link: bool = False) -> Path:
+        """Write Dockerfiles and the bake file; returns the bake file's path. `link`: eval
+        images copy their agent layer with COPY --link (see ImageTarget.linked_text)."""
         definition = self.bake_definition(targets)
         text = json.dumps(definition, indent=2, sort_keys=True) + "\n"
         files: dict[Path, str] = {}
         for t in targets:
             for c in t.closure():
-                files[self.dockerfile_path(c)] = c.dockerfile_text
+                files[self.dockerfile_path(c)] = (link and c.linked_text) or c.dockerfile_text
         # Named by what it builds, not by its text (which holds a timestamp), so
         # repeated builds of the same images reuse one file.
         key = hash_parts(*sorted(f"{t.target}={t.digest}" for t in targets))

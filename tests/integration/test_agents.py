@@ -9,9 +9,8 @@ tests/fixtures/record_agents.py):
 * one fixture replays three times: same reward, same tool calls, same trace (the same
   normalized requests in the same order, answered the same), equal to the recording;
 * every other fixture replays once, passing;
-* a changed prompt (another task's instruction against the fixture) ends the agent with a
-  replay miss within 10 s of a matching replay's own time (start-up and first turn: no
-  retries);
+* a changed prompt (another task's instruction against the fixture) ends the agent within
+  10 s of its own start (no retries), the attempt an error of kind replay_miss;
 * a fixture whose prompts carry another day's date (as if recorded a year earlier) still
   replays: the gateway masks dates.
 """
@@ -34,6 +33,10 @@ pytestmark = pytest.mark.integration
 FIXTURES = REPO / "tests" / "fixtures" / "agents"
 AGENTS = sorted(d.name for d in FIXTURES.iterdir() if d.is_dir()) if FIXTURES.is_dir() else []
 MISS_LIMIT_SEC = 10.0
+# A known defect (non-strict: passing is fine): on a loaded 2-core machine these agents'
+# own start-up exceeds MISS_LIMIT_SEC before their first request (their matching replays take
+# longer still), though they stop at the first miss (asserted: no request is retried).
+SLOW_START = {"mini-swe-agent", "opencode", "qwen-code"}
 # Room for a loaded CI machine (the tasks' own limits are 120 s); a replay takes 10-90 s.
 AGENT_TIMEOUT_SEC = 600
 
@@ -155,22 +158,22 @@ def test_a_changed_prompt_ends_the_agent_fast_with_a_replay_miss(agent, installe
     prov = json.loads((changed / "provenance.json").read_text())
     prov.pop("task")  # so that task 2 (another prompt) may be run against task 1's recording
     (changed / "provenance.json").write_text(json.dumps(prov))
-    # The agent's own start-up and first turn, from a replay that matches: a miss must end
-    # the agent within MISS_LIMIT_SEC of that (an agent that retried a miss would take
-    # minutes: mini-swe-agent's default is 10 attempts with backoff).
-    normal = _replay(agent, fixture, tmp_path / "normal", "arith", "1")
-    baseline = json.loads((normal / "run.json").read_text())["timings"]["agent"]
+    # The agent's own time, from its start to its exit (run.json's agent phase): a miss must
+    # end it within MISS_LIMIT_SEC (an agent that retried a miss would take minutes:
+    # mini-swe-agent's default is 10 attempts with backoff).
     run = _replay(agent, changed, tmp_path / "runs", "arith", "2")
     summary = json.loads((run / "gateway/summary.json").read_text())
     assert summary["misses"] >= 1
-    took = json.loads((run / "run.json").read_text())["timings"]["agent"]
-    assert took <= baseline + MISS_LIMIT_SEC, (
-        f"the agent ran {took} s with a miss, {baseline} s on a matching replay"
-    )
     result = json.loads((run / "result.json").read_text())
-    assert result["status"] != "passed"
-    if "fault" in result:  # the typed records (Records issue): a miss is an error of its kind
-        assert result["status"] == "error" and result["fault"]["kind"] == "replay_miss"
+    assert result["status"] == "error", result
+    assert result["fault"]["kind"] == "replay_miss", result
+    # No retries: each request that missed reached the gateway once.
+    missed = [e[1] for e in _trace(run) if e[2] >= 400]
+    assert missed and len(missed) == len(set(missed)), missed
+    took = json.loads((run / "run.json").read_text())["timings"]["agent"]
+    if took >= MISS_LIMIT_SEC and agent in SLOW_START:
+        pytest.xfail(f"{agent} ran {took} s: its start-up alone is longer here (issue 8)")
+    assert took < MISS_LIMIT_SEC, f"the agent ran {took} s after a replay miss"
 
 
 _ISO_DAY = re.compile(r"\b20[0-9]{2}-[01][0-9]-[0-3][0-9]\b")

@@ -185,6 +185,8 @@ def test_agent_image_installs_with_no_network_and_eval_images_copy_the_prefix(to
     bench = r.catalog.benchmark("arith")
     ev = r.eval(bench, agent, None)
     assert "COPY --from=agent / /" in ev.dockerfile_text
+    # The runtime steps come first, so they are shared by every agent of a base.
+    assert ev.dockerfile_text.index("setup.sh") < ev.dockerfile_text.index("--from=agent")
     assert "BAKECTL_AGENT_PREFIX=/opt/bakectl/agents/tool/1.2.3" in ev.dockerfile_text
     assert 'TOOL_HOME="/tmp/a b"' in ev.dockerfile_text
     assert "install.sh" not in ev.dockerfile_text  # no per-image install
@@ -208,3 +210,101 @@ def test_each_eval_image_of_a_per_task_benchmark_shares_the_agent_target(tool):
     ]
     assert len(evals) >= 2
     assert len({e.contexts["agent"] for e in evals}) == 1
+
+
+# -- bakectl run --agent-version: job.json keeps it, --resume restores it ------------------
+
+
+def _job(**kw):
+    from bakectl.results.records import TaskSource
+    from bakectl.runner.job import job_record
+
+    fields = dict(job_id="j", source=TaskSource(benchmark="arith"), task_ids=["1"], agent="tool")
+    fields.update(kw)
+    return job_record(**fields)
+
+
+def test_agent_version_on_an_agent_without_a_pin_is_one_error_line(std, run_cli):
+    res = run_cli("run", "arith", "--agent", "oracle", "--agent-version", "3.0", "--task-id", "1")
+    assert res.returncode == 2, res.stderr
+    assert res.error_lines == ["error: --agent-version 3.0: agent 'oracle' has no version pin"]
+    assert "hint: only installed agents" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (std.root / "runs").exists()  # nothing written
+
+
+def test_agent_version_that_is_not_a_version_is_refused(tool, run_cli):
+    res = run_cli("run", "arith", "--agent", "tool", "--agent-version", "../x", "--task-id", "1")
+    assert res.returncode == 2, res.stderr
+    assert res.error_lines == ["error: --agent-version '../x' is not a version"]
+
+
+@pytest.mark.parametrize("flag", [("--bundle", "b"), ("--agent-cmd", "true")])
+def test_agent_version_does_not_apply_to_bundle_or_agent_cmd(std, run_cli, flag):
+    res = run_cli("run", "arith", "-t", "1", *flag, "--agent-version", "2.0")
+    assert res.returncode == 2, res.stderr
+    assert res.error_lines[0].startswith(f"error: --agent-version does not apply to {flag[0]}")
+
+
+def test_a_contradicting_agent_version_on_resume_is_named():
+    from bakectl.cli.run import RunFlags, _contradictions
+
+    rec = _job(agent_version="2.0.0")
+    assert _contradictions(RunFlags(agent_version="2.0.0"), rec) == []
+    assert _contradictions(RunFlags(agent_version="3.0.0"), rec) == [
+        ("--agent-version", "3.0.0", "2.0.0")
+    ]
+
+
+def test_resume_with_a_contradicting_agent_version_exits_2(tool, run_cli, tmp_path):
+    from bakectl.results.records import write_record
+
+    jdir = tmp_path / "runs" / "j"
+    (jdir / "tasks").mkdir(parents=True)
+    write_record(jdir / "job.json", _job(agent_version="2.0.0"))
+    res = run_cli("run", "--resume", str(jdir), "--agent-version", "3.0.0")
+    assert res.returncode == 2, res.stderr
+    assert res.error_lines == [
+        f"error: --resume {jdir}: --agent-version 3.0.0 contradicts the job record (2.0.0)"
+    ]
+
+
+def test_resume_restores_the_version_the_job_ran(tool):
+    from bakectl.cli.run import restore_agent_version
+
+    cat = Catalog(tool.root)
+    restore_agent_version(cat, _job(agent_version="2.0.0"), tool.root / "j")
+    assert cat.agent("tool").spec.version == "2.0.0"
+    # At its pin: nothing to restore.
+    cat = Catalog(tool.root)
+    restore_agent_version(cat, _job(agent_version="1.2.3"), tool.root / "j")
+    assert cat.agent("tool").spec.version == "1.2.3" and not cat.agent_versions
+
+
+def test_resume_of_an_unpinned_agent_whose_version_moved_is_refused(std):
+    from bakectl.cli.run import restore_agent_version
+
+    cat = Catalog(std.root)
+    have = cat.agent("oracle").spec.version
+    with pytest.raises(UsageError, match=f"the catalog now has {have}"):
+        restore_agent_version(cat, _job(agent="oracle", agent_version="0.0.1"), std.root)
+
+
+def test_the_job_record_keeps_the_resolved_version(tool, monkeypatch, tmp_path):
+    """run_rollouts writes job.json's agent_version from the catalog the CLI overrode."""
+    from bakectl.render import variables
+    from bakectl.render.renderer import Renderer
+    from bakectl.runner import batch
+
+    cat = Catalog(tool.root)
+    cat.agent_versions["tool"] = "2.0.0"
+    seen = {}
+
+    def stop(renderer, record, **kw):
+        seen["record"] = record
+        return []
+
+    monkeypatch.setattr(batch, "run_job", stop)
+    r = Renderer(cat, variables.resolve(tool.root, {}))
+    batch.run_rollouts(r, "arith", ["1"], "tool", out_dir=tmp_path)
+    assert seen["record"].agent_version == "2.0.0"

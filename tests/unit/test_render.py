@@ -642,3 +642,33 @@ def test_large_graphs_are_cut_into_bounded_bake_graphs(std, monkeypatch) -> None
         closure = {c.target for t in g for c in t.closure()}
         assert len(closure) <= 7  # eval + its base per target, and the agent once
     assert len(groups) > 1
+
+
+def test_a_linked_agent_layer_is_the_same_image_so_the_same_tag(std, build_dir: Path) -> None:
+    """`write(link=True)` copies the agent layer with COPY --link (the containerd store stacks
+    it without copying); the content hash, so the tag, is the plain form's."""
+    r = renderer(std.root)
+    (ev,) = eval_targets(r, "arith", "chat", None)
+    assert "COPY --from=agent / /" in ev.dockerfile_text
+    assert "COPY --link --from=agent / /" in ev.linked_text
+    assert ev.linked_text.replace("COPY --link ", "COPY ") == ev.dockerfile_text
+    r.write([ev], link=True)
+    assert "COPY --link --from=agent" in r.dockerfile_path(ev).read_text()
+    assert "--link" not in r.dockerfile_path(ev.deps[0]).read_text()  # only eval images
+    r.write([ev])
+    assert "COPY --link" not in r.dockerfile_path(ev).read_text()
+    assert renderer(std.root).eval(*_arith_chat(r)).digest == ev.digest
+
+
+def _arith_chat(r: Renderer):
+    return r.catalog.benchmark("arith"), r.catalog.agent("chat"), None
+
+
+@pytest.mark.parametrize(
+    ("env", "engine", "links"),
+    [("", "auto", True), ("1", "bake", True), ("0", "auto", False), ("", "podman", False)],
+)
+def test_copy_link_is_on_but_under_podman_or_when_turned_off(std, monkeypatch, env, engine, links):
+    monkeypatch.setenv("BAKECTL_COPY_LINK", env)
+    b = Builder(renderer(std.root), BuildOptions(engine=engine))
+    assert b.link_agent_layer() is links

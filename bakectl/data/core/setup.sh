@@ -16,5 +16,6 @@ fi
 mkdir -p "$workdir" /logs/agent /logs/verifier /task /artifacts
 chown -R agent "$workdir" /logs/agent /artifacts
 chmod 0755 /opt/bakectl/core/*.sh
-for f in /opt/bakectl/agent/*.sh; do [ -e "$f" ] && chmod 0755 "$f"; done
+# The agent is copied after this runs (so this layer is the same for every agent of a base):
+# the entrypoint runs its run.sh and install.sh with sh, so they need no exec bit.
 exit 0
