@@ -17,14 +17,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from bakectl.agents.plan import PIP_SPEC, InstallPlan, Package
-from bakectl.engine.plan import Step
+from bakectl.engine.plan import ProcessResult, Step, run_process
 from bakectl.errors import BakectlError, UsageError
 
 MANIFEST = "manifest.json"
@@ -172,16 +171,15 @@ def fetch_steps(plan: InstallPlan, tmp: Path) -> list[Step]:
     return steps
 
 
-def _run(step: Step, echo: TextIO | None) -> subprocess.CompletedProcess:
+def _run(step: Step, echo: TextIO | None) -> ProcessResult:
     if echo is not None:
         print(f"$ {step.shell()}", file=echo, flush=True)
-    try:
-        return subprocess.run(list(step.argv), capture_output=True, text=True, check=False)
-    except FileNotFoundError:
+    if shutil.which(step.argv[0]) is None:
         raise UsageError(
             f"{step.argv[0]} is not installed; fetching this agent needs it",
             "install npm (Debian: apt-get install npm) and try again",
-        ) from None
+        )
+    return run_process(step)
 
 
 def check_exists(pkg: Package, echo: TextIO | None) -> None:
