@@ -782,7 +782,8 @@ def build_bundle_images(
     shim = SimpleNamespace(
         catalog=SimpleNamespace(root=bundle.root),  # no docker-bake.hcl: the definition is whole
         vars=variables,
-        write=lambda _targets: absolute_definition(bundle, registry),
+        # The bundle's Dockerfiles are built as they were resolved (no COPY --link rewrite).
+        write=lambda _targets, link=False: absolute_definition(bundle, registry),
     )
     builder = Builder(shim, BuildOptions(dry_run=dry_run))  # type: ignore[arg-type]
     missing = builder.missing(targets)
