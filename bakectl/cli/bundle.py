@@ -160,11 +160,13 @@ def _catalog_of(run: Path):
     """The catalog the run's tasks came from: a `-p` job's own task folder (its job
     record says where), else the project's catalog. Re-scoring builds nothing."""
     from bakectl.catalog import Catalog, find_root
-    from bakectl.runner.job import JOB_FILE, read_job
+    from bakectl.results.report import is_job
+    from bakectl.runner.job import read_job
 
-    here = run.resolve()
-    # RUN is a job directory or one of its attempts (<job>/tasks/<task>/attempt-<k>).
-    job = next((d for d in (here, *here.parents[:3]) if (d / JOB_FILE).is_file()), None)
+    here = run.absolute()
+    # RUN is a job directory or one of its attempts (<job>/tasks/<task>/attempt-<k>);
+    # is_job: a name too long or a folder we may not read is no job (score then says why).
+    job = next((d for d in (here, *here.parents[:3]) if is_job(d)), None)
     if job is not None:
         record = read_job(job)
         if record.source.kind == "path" and record.source.location:

@@ -226,9 +226,13 @@ def test_oracle_passes_with_a_complete_run_dir(engine, tmp_path):
     assert (job_dir / "summary.json").is_file()
     commands = [c.line for c in run.commands]
     # The run model: one environment container (--init, a keep-alive), the agent and
-    # a shared verifier exec'd into it, /tests copied in; the network on a pool subnet.
-    assert any(c.startswith("docker network create --internal --subnet 10.") for c in commands)
-    assert any(c.startswith("docker run -d") and " --init " in c for c in commands)
+    # a shared verifier exec'd into it, /tests copied in; an offline task with no gateway
+    # and no sidecar has nothing to reach: no network of its own (Harbor's network_mode none).
+    assert not any(c.startswith("docker network create") for c in commands)
+    assert any(
+        c.startswith("docker run -d") and " --init " in c and " --network none " in c
+        for c in commands
+    )
     assert sum(c.startswith("docker exec ") for c in commands) == 2
     assert any(c.startswith("docker cp ") and c.endswith("-env:/tests") for c in commands)
     assert not any(c.startswith("docker commit ") for c in commands)
@@ -522,7 +526,8 @@ def test_agent_sees_no_scorer_files_no_host_secrets_no_internet(lab, tmp_path, m
     for secret in (CANARY_TESTS, CANARY_SOLUTION):
         assert secret not in seen
     run = read_record(res.run_dir / "run.json", RunRecord)
-    assert run.commands[0].line.startswith("docker network create --internal ")
+    first = run.commands[0].line  # offline, no gateway: no network at all, loopback only
+    assert first.startswith("docker run -d ") and " --network none " in first, first
     for agent_name in ("probe", "oracle"):
         cat = r.catalog
         image = r.eval(
