@@ -151,6 +151,7 @@ def list_job(job_dir: Path) -> ListedJob:
     """A job's row from its job.json and summary.json alone (its results are not read)."""
     from bakectl.errors import BakectlError
     from bakectl.results.records import JobRecord, SummaryRecord, read_record
+    from bakectl.results.report import job_label
 
     record = read_record(job_dir / "job.json", JobRecord)
     what = f"{record.source.benchmark} x {record.agent}" + (
@@ -166,10 +167,9 @@ def list_job(job_dir: Path) -> ListedJob:
         s = read_record(summary_file, SummaryRecord)
     except BakectlError as exc:
         return replace(row, note=f"summary.json: {exc.message}")
-    what = f"{s.benchmark} x {s.agent}" + (f" ({s.model})" if s.model else "")
     return replace(
         row,
-        what=what,
+        what=job_label(s),
         n_tasks=s.n_tasks,
         attempts=s.attempts,
         pass_rate=s.pass_rate,
