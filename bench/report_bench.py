@@ -34,6 +34,7 @@ from _util import BAKECTL, REPO, timed
 
 sys.path.insert(0, str(REPO))
 
+from tests.support.chromium import ARGS, CHROMIUM  # noqa: E402
 from tests.support.job_records import Att, write_job  # noqa: E402
 
 
@@ -97,24 +98,14 @@ def _render_ms(page: Path) -> float | None:
         from playwright.sync_api import sync_playwright
     except ImportError:
         return None
-    if not Path("/usr/bin/chromium").exists():
+    if not Path(CHROMIUM).exists():
         return None
-    args = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]
     times = []
     with sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(
             tempfile.mkdtemp(prefix="bakectl-bench-chromium-"),
-            executable_path="/usr/bin/chromium",
-            args=args,
+            executable_path=CHROMIUM,
+            args=ARGS,
             headless=True,
         )
         tab = ctx.new_page()

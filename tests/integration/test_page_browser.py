@@ -18,19 +18,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import REPO, _need, free_port, wait_http
+from tests.support.chromium import ARGS, CHROMIUM
 from tests.support.job_records import Att, write_job
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
