@@ -57,3 +57,18 @@ def generate_catalog(root: Path, benchmarks: int, tasks: int) -> None:
             (tdir / "instruction.md").write_text(f"Task {t} of bench {b}.\n")
             (tdir / "tests" / "test.sh").write_text("echo 1 > /logs/verifier/reward.txt\n")
             (tdir / "environment" / "Dockerfile").write_text(dockerfile + f"ENV T={t}\n")
+
+
+def answer_tasks(bench: Path, tasks: int, task_toml: str) -> None:
+    """`tasks` trivial tasks under bench/tasks/ (t000, t001, ...): write 42 to answer.txt,
+    scored by a one-line verifier."""
+    for i in range(tasks):
+        d = bench / "tasks" / f"t{i:03d}"
+        (d / "tests").mkdir(parents=True)
+        (d / "task.toml").write_text(task_toml)
+        (d / "instruction.md").write_text(f"Task {i}: write 42 to answer.txt.\n")
+        (d / "tests" / "test.sh").write_text(
+            "#!/usr/bin/env bash\n"
+            '[ "$(cat /app/answer.txt)" = 42 ] && echo 1 > /logs/verifier/reward.txt '
+            "|| echo 0 > /logs/verifier/reward.txt\n"
+        )

@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _util import REPO
+from _util import REPO, answer_tasks
 
 sys.path.insert(0, str(REPO))
 
@@ -77,16 +77,7 @@ def generate(root: Path, tasks: int) -> None:
         'version = "1.0"\n[agent]\ntimeout_sec = 300.0\n[verifier]\ntimeout_sec = 300.0\n'
         '[environment]\ncpus = 1\nmemory_mb = 256\nnetwork_mode = "no-network"\n'
     )
-    for i in range(tasks):
-        d = bench / "tasks" / f"t{i:03d}"
-        (d / "tests").mkdir(parents=True)
-        (d / "task.toml").write_text(toml)
-        (d / "instruction.md").write_text(f"Task {i}: write 42 to answer.txt.\n")
-        (d / "tests" / "test.sh").write_text(
-            "#!/usr/bin/env bash\n"
-            '[ "$(cat /app/answer.txt)" = 42 ] && echo 1 > /logs/verifier/reward.txt '
-            "|| echo 0 > /logs/verifier/reward.txt\n"
-        )
+    answer_tasks(bench, tasks, toml)
 
 
 def main() -> None:
