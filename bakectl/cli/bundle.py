@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from bakectl.cli.common import BaseImages, Registry, SourceName, SourcePath, setup
+from bakectl.cli.common import (
+    BaseImages,
+    Registry,
+    SourceName,
+    SourcePath,
+    setup,
+    setup_for_job,
+)
 from bakectl.cli.common import source as task_source
 
 
@@ -167,14 +174,8 @@ def _catalog_of(run: Path):
     # RUN is a job directory or one of its attempts (<job>/tasks/<task>/attempt-<k>);
     # is_job: a name too long or a folder we may not read is no job (score then says why).
     job = next((d for d in (here, *here.parents[:3]) if is_job(d)), None)
-    if job is not None:
-        record = read_job(job)
-        if record.source.kind == "path" and record.source.location:
-            return setup(
-                record.registry,
-                path=Path(str(record.source.location)),
-                name=record.source.benchmark,
-            ).catalog
+    if job is not None and (record := read_job(job)).source.kind == "path":
+        return setup_for_job(record).catalog
     return Catalog(find_root())
 
 

@@ -98,6 +98,16 @@ def setup(
     return Renderer(catalog, variables.resolve(root, {"REGISTRY": registry}), base_images=mapping)
 
 
+def setup_for_job(record):
+    """The renderer a job's record names: a -p job's own task folder (under the same
+    benchmark id), else the project's catalog."""
+    if record.source.kind == "path" and record.source.location:
+        return setup(
+            record.registry, path=Path(str(record.source.location)), name=record.source.benchmark
+        )
+    return setup(record.registry)
+
+
 def source(
     benchmark: str | None,
     path: Path | None,

@@ -21,6 +21,7 @@ from bakectl.cli.common import (
     SourcePath,
     seconds,
     setup,
+    setup_for_job,
     source,
 )
 
@@ -388,12 +389,7 @@ def _run_resumed(flags: RunFlags) -> None:
             f"--resume {flags.resume}: {flag} {value} contradicts the job record ({have})",
             f"drop {flag}: bakectl run --resume {jobs.display(flags.resume)} restores the rest",
         )
-    if record.source.kind == "path":  # a -p job: the same task folder, the same name
-        renderer = setup(
-            record.registry, path=Path(str(record.source.location)), name=record.source.benchmark
-        )
-    else:
-        renderer = setup(record.registry)
+    renderer = setup_for_job(record)  # a -p job: the same task folder, the same name
     restore_agent_version(renderer.catalog, record, flags.resume)
 
     def go(**kw):
